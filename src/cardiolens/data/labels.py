@@ -1,0 +1,41 @@
+"""Label schemes used across cardiolens (integer values in masks)."""
+
+from __future__ import annotations
+
+from typing import Final
+
+#: Cine short-axis labels (ACDC convention, used for every cine mask in cardiolens).
+CINE_LABELS: Final[dict[str, int]] = {
+    "background": 0,
+    "rv_cavity": 1,
+    "lv_myocardium": 2,
+    "lv_cavity": 3,
+}
+
+#: LGE labels (EMIDEC convention). The whole myocardium is normal + infarct + MVO.
+LGE_LABELS: Final[dict[str, int]] = {
+    "background": 0,
+    "lv_cavity": 1,
+    "normal_myocardium": 2,
+    "infarct": 3,
+    "mvo": 4,
+}
+
+#: Labels of parametric-map / oxygenation-sensitive masks.
+MAP_LABELS: Final[dict[str, int]] = {
+    "background": 0,
+    "lv_cavity": 1,
+    "normal_myocardium": 2,
+    "abnormal_myocardium": 3,
+}
+
+#: Standard 12-lead order used by every ECG container.
+STANDARD_LEADS: Final[tuple[str, ...]] = (
+    "I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6",
+)
+
+#: Class names of the simulated cine cohort (geometry and motion drive them).
+CINE_GROUPS: Final[tuple[str, ...]] = ("NOR", "DCM", "HCM", "MINF", "RV")
+
+#: Scar-pattern classes of the oxygenation-sensitive / mapping cohort.
+SCAR_PATTERNS: Final[tuple[str, ...]] = ("healthy", "ischaemic", "non_ischaemic", "oedema")
