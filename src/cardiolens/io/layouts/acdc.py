@@ -1,0 +1,528 @@
+"""ACDC layout: cine short-axis MRI with ED/ES ground-truth masks (MICCAI 2017).
+
+::
+
+    ROOT/patientNNN/Info.cfg                      ED, ES (1-based), Group, Height (cm), NbFrame, Weight (kg)
+    ROOT/patientNNN/patientNNN_4d.nii.gz          cine (x, y, z, t)
+    ROOT/patientNNN/patientNNN_frameEE.nii.gz     ED and ES images (EE = frame number, two digits)
+    ROOT/patientNNN/patientNNN_frameEE_gt.nii.gz  their masks (0 bg, 1 RV cavity, 2 LV myocardium, 3 LV cavity)
+    ROOT/manifest.csv                             optional (the shared copy): spacing-known flags, seg_source
+
+Both the original release (cine and ED/ES frames on one voxel grid) and the
+shared cropped copy are read. In the cropped copy every cine is
+``F[50:150, 85:180, 1:1+nz]`` of the full ED/ES image ``F`` in NIfTI (x, y, z)
+order, after ``numpy.rot90(F, -1, axes=(0, 1))`` when ``F`` has x > y; the
+masks are mapped onto the cine grid with that same crop and checked against
+the cine's ED/ES frames at load time. ACDC stores no frame timing (the cine's
+4th pixdim is 1), so ``trigger_times_ms`` is always None.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import math
+import re
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nibabel as nib
+import numpy as np
+from nibabel.filebasedimages import ImageFileError
+
+from cardiolens.data.cine import CineCMR
+from cardiolens.data.cohort import BadCase, Cohort, SubjectRecord
+from cardiolens.data.labels import CINE_LABELS
+from cardiolens.data.volume import CMRVolume
+from cardiolens.errors import (
+    CorruptFileError,
+    DataError,
+    InconsistentGeometryError,
+    MalformedTableError,
+    MissingDataError,
+    NonFiniteValueError,
+)
+from cardiolens.io.files import require_dir, require_file
+from cardiolens.io.nifti import NiftiImage, read_nifti
+
+NAME = "acdc"
+INFO_FILE = "Info.cfg"
+MANIFEST_FILE = "manifest.csv"
+MANIFEST_COLUMNS = ("patient", "cine_spacing_known", "seg_spacing_known", "seg_source")
+
+#: The documented crop of the shared copy, in NIfTI (x, y, z) voxel indices of the full image.
+CROP_X = (50, 150)
+CROP_Y = (85, 180)
+CROP_FIRST_SLICE = 1
+
+#: Minimum correlation between a mapped ED/ES image and the cine frame it should equal.
+MATCH_MIN_CORRELATION = 0.99
+
+_PATIENT_RE = re.compile(r"^patient\d+$")
+_PLACEHOLDER_SPACING = (1.0, 1.0, 1.0)
+_TEMPORAL_NOTE = "ACDC stores no frame timing (cine pixdim[4] is 1): trigger times unknown"
+
+
+@dataclass(frozen=True)
+class AcdcInfo:
+    """Contents of one ``Info.cfg``; frame numbers are 1-based as in the file."""
+
+    ed_frame: int
+    es_frame: int
+    group: str
+    height_cm: float
+    n_frames: int
+    weight_kg: float
+
+
+@dataclass(eq=False)
+class AcdcStudy:
+    """One ACDC patient.
+
+    Attributes:
+        cine: the whole cycle, (t, z, y, x), with the ED/ES masks mapped onto
+            its grid in ``cine.segmentations`` (keys ``cine.ed_index`` and
+            ``cine.es_index``, 0-based).
+        ed, es: the ED and ES images at full size (modality "cine_frame"),
+            with their ground-truth masks as ``labels`` (label_scheme "cine").
+    """
+
+    cine: CineCMR
+    ed: CMRVolume
+    es: CMRVolume
+
+    @property
+    def subject_id(self) -> str:
+        return self.cine.subject_id
+
+
+# --------------------------------------------------------------------------- Info.cfg / manifest
+
+
+def _parse_int(path: Path, key: str, text: str) -> int:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value != int(value):
+        raise MalformedTableError(path, f"{key} value {text!r} is not an integer")
+    return int(value)
+
+
+def _parse_positive_float(path: Path, key: str, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise MalformedTableError(path, f"{key} value {text!r} is not a positive number")
+    return value
+
+
+def read_info_cfg(path: str | Path) -> AcdcInfo:
+    """Parse an ACDC ``Info.cfg`` (``Key: value`` lines).
+
+    Raises:
+        MalformedTableError: a missing key, an unparseable value, or ED/ES
+            outside 1..NbFrame (the error names the file).
+    """
+    p = require_file(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MalformedTableError(p, f"cannot read as text ({exc})") from exc
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        key, sep, value = line.partition(":")
+        if not sep:
+            raise MalformedTableError(p, f"line {line.strip()!r} is not 'Key: value'")
+        fields[key.strip()] = value.strip()
+    missing = [k for k in ("ED", "ES", "Group", "Height", "NbFrame", "Weight") if k not in fields]
+    if missing:
+        raise MalformedTableError(p, f"missing key(s) {', '.join(missing)}")
+    n_frames = _parse_int(p, "NbFrame", fields["NbFrame"])
+    if n_frames < 1:
+        raise MalformedTableError(p, f"NbFrame must be at least 1, got {n_frames}")
+    ed, es = _parse_int(p, "ED", fields["ED"]), _parse_int(p, "ES", fields["ES"])
+    for key, frame in (("ED", ed), ("ES", es)):
+        if not 1 <= frame <= n_frames:
+            raise MalformedTableError(p, f"{key}={frame} outside 1..NbFrame={n_frames}")
+    if not fields["Group"]:
+        raise MalformedTableError(p, "Group is empty")
+    return AcdcInfo(
+        ed_frame=ed,
+        es_frame=es,
+        group=fields["Group"],
+        height_cm=_parse_positive_float(p, "Height", fields["Height"]),
+        n_frames=n_frames,
+        weight_kg=_parse_positive_float(p, "Weight", fields["Weight"]),
+    )
+
+
+def _read_manifest(path: Path) -> dict[str, dict[str, str]]:
+    """Rows of ``manifest.csv`` by patient id (values still text; parsed per patient)."""
+    require_file(path)
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            columns = reader.fieldnames or []
+            rows = list(reader)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise MalformedTableError(path, f"cannot read CSV ({exc})") from exc
+    missing = [c for c in MANIFEST_COLUMNS if c not in columns]
+    if missing:
+        raise MalformedTableError(path, f"missing column(s) {', '.join(missing)}")
+    return {row["patient"].strip(): row for row in rows}
+
+
+def _parse_bool(path: Path, patient: str, column: str, text: str | None) -> bool:
+    value = (text or "").strip().lower()
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no"):
+        return False
+    raise MalformedTableError(path, f"row {patient}: {column}={text!r} is not true/false")
+
+
+# --------------------------------------------------------------------------- scan
+
+
+def _nifti_file(folder: Path, stem: str) -> Path:
+    """``stem.nii.gz``, or ``stem.nii`` when only that exists (the checks then name the .nii.gz)."""
+    gz = folder / f"{stem}.nii.gz"
+    plain = folder / f"{stem}.nii"
+    return plain if not gz.exists() and plain.exists() else gz
+
+
+def _header_spacing_known(path: Path) -> bool:
+    """Known unless the header zooms are all exactly 1.0 (the placeholder of lost spacing)."""
+    try:
+        zooms = nib.load(str(path)).header.get_zooms()[:3]
+    except (OSError, EOFError, ValueError, zlib.error, gzip.BadGzipFile, ImageFileError) as exc:
+        raise CorruptFileError(path, f"cannot read NIfTI header ({exc})") from exc
+    return not all(float(z) == 1.0 for z in zooms)
+
+
+def _patient_folders(root: Path) -> list[Path]:
+    return sorted(p for p in root.iterdir() if p.is_dir() and _PATIENT_RE.match(p.name))
+
+
+def looks_like(root: Path) -> bool:
+    """True when ``root`` holds ``patientNNN/Info.cfg`` folders."""
+    root = Path(root)
+    return root.is_dir() and any((p / INFO_FILE).is_file() for p in _patient_folders(root))
+
+
+def _scan_patient(folder: Path, manifest_path: Path, row: dict[str, str] | None) -> SubjectRecord:
+    pid = folder.name
+    info = read_info_cfg(folder / INFO_FILE)
+    paths = {
+        "info": folder / INFO_FILE,
+        "cine": _nifti_file(folder, f"{pid}_4d"),
+        "ed": _nifti_file(folder, f"{pid}_frame{info.ed_frame:02d}"),
+        "ed_gt": _nifti_file(folder, f"{pid}_frame{info.ed_frame:02d}_gt"),
+        "es": _nifti_file(folder, f"{pid}_frame{info.es_frame:02d}"),
+        "es_gt": _nifti_file(folder, f"{pid}_frame{info.es_frame:02d}_gt"),
+    }
+    for path in paths.values():
+        require_file(path)
+    if row is not None:
+        cine_known = _parse_bool(manifest_path, pid, "cine_spacing_known", row.get("cine_spacing_known"))
+        seg_known = _parse_bool(manifest_path, pid, "seg_spacing_known", row.get("seg_spacing_known"))
+        seg_source = (row.get("seg_source") or "").strip() or "unknown"
+    else:
+        cine_known = _header_spacing_known(paths["cine"])
+        seg_known = _header_spacing_known(paths["ed"])
+        seg_source = "unknown"
+    return SubjectRecord(
+        subject_id=pid,
+        label=info.group,
+        paths=paths,
+        attributes={
+            "height_cm": info.height_cm,
+            "weight_kg": info.weight_kg,
+            "ed_frame": info.ed_frame,
+            "es_frame": info.es_frame,
+            "n_frames": info.n_frames,
+            "cine_spacing_known": cine_known,
+            "seg_spacing_known": seg_known,
+            "seg_source": seg_source,
+        },
+    )
+
+
+def scan(root: Path) -> Cohort:
+    """One record per ``patientNNN`` folder; unusable patients go to ``bad_cases``.
+
+    Reads Info.cfg files, ``manifest.csv`` (when present) and, without a
+    manifest, the NIfTI headers for the spacing-known flags; no image data is
+    decoded. Label = Info.cfg ``Group``.
+
+    Raises:
+        MalformedTableError: ``manifest.csv`` exists but cannot be read or
+            lacks a required column (it describes every patient).
+    """
+    root = require_dir(root)
+    manifest_path = root / MANIFEST_FILE
+    manifest = _read_manifest(manifest_path) if manifest_path.exists() else None
+    records: list[SubjectRecord] = []
+    bad: list[BadCase] = []
+    folders = _patient_folders(root)
+    for folder in folders:
+        row = manifest.get(folder.name) if manifest is not None else None
+        try:
+            if manifest is not None and row is None:
+                raise MalformedTableError(manifest_path, f"{folder.name} has no row")
+            records.append(_scan_patient(folder, manifest_path, row))
+        except DataError as exc:
+            bad.append(BadCase(folder.name, exc.path, exc.problem))
+    if manifest is not None:
+        present = {f.name for f in folders}
+        for pid in sorted(set(manifest) - present):
+            bad.append(BadCase(pid, str(root / pid), "listed in manifest.csv but the folder is missing"))
+    return Cohort(layout=NAME, root=root, records=records, bad_cases=bad)
+
+
+# --------------------------------------------------------------------------- grid mapping
+
+
+def _needs_rotation(frame_shape_zyx: tuple[int, ...]) -> bool:
+    """The documented rule: rotate when the full image has x > y."""
+    return frame_shape_zyx[2] > frame_shape_zyx[1]
+
+
+def _rotate_zyx(array: np.ndarray) -> np.ndarray:
+    # numpy.rot90(F, -1, axes=(0, 1)) on F in (x, y, z) order is, on the same
+    # data in (z, y, x) order, a rotation from axis 2 (x) towards axis 1 (y).
+    return np.rot90(array, -1, axes=(2, 1))
+
+
+def crop_applies(frame_shape_zyx: tuple[int, ...], cine_shape_zyx: tuple[int, ...]) -> bool:
+    """Whether the documented crop maps a full frame of this shape onto this cine grid."""
+    nz, ny, nx = cine_shape_zyx
+    if (ny, nx) != (CROP_Y[1] - CROP_Y[0], CROP_X[1] - CROP_X[0]):
+        return False
+    z, y, x = frame_shape_zyx
+    if _needs_rotation(frame_shape_zyx):
+        y, x = x, y
+    return x >= CROP_X[1] and y >= CROP_Y[1] and z >= CROP_FIRST_SLICE + nz
+
+
+def crop_to_cine(array_zyx: np.ndarray, n_slices: int) -> np.ndarray:
+    """Map a full-size ED/ES array (z, y, x) onto the cropped cine grid.
+
+    Applies ``numpy.rot90(F, -1, axes=(0, 1))`` (in NIfTI order) when x > y,
+    then the crop ``F[50:150, 85:180, 1:1+n_slices]`` translated to (z, y, x):
+    ``[1:1+n_slices, 85:180, 50:150]``. Returns an array (n_slices, 95, 100).
+    """
+    array = _rotate_zyx(array_zyx) if _needs_rotation(array_zyx.shape) else array_zyx
+    z0 = CROP_FIRST_SLICE
+    return np.ascontiguousarray(
+        array[z0 : z0 + n_slices, CROP_Y[0] : CROP_Y[1], CROP_X[0] : CROP_X[1]]
+    )
+
+
+def crop_index_transform(frame_shape_zyx: tuple[int, ...]) -> np.ndarray:
+    """4x4 matrix from cine voxel index (x, y, z, 1) to full-frame voxel index (x, y, z, 1)."""
+    shift_z = float(CROP_FIRST_SLICE)
+    if not _needs_rotation(frame_shape_zyx):
+        return np.array(
+            [[1, 0, 0, CROP_X[0]], [0, 1, 0, CROP_Y[0]], [0, 0, 1, shift_z], [0, 0, 0, 1]], dtype=float
+        )
+    # After rot90(F, -1): R[a, b] = F[nx - 1 - b, a] (nx = full-frame x size).
+    nx = frame_shape_zyx[2]
+    return np.array(
+        [[0, -1, 0, nx - 1 - CROP_Y[0]], [1, 0, 0, CROP_X[0]], [0, 0, 1, shift_z], [0, 0, 0, 1]],
+        dtype=float,
+    )
+
+
+def _affine_with_spacing(affine: np.ndarray, spacing_zyx_mm: tuple[float, float, float]) -> np.ndarray:
+    """Keep the affine's orientation but give its columns the header spacing.
+
+    Native ACDC ED/ES files keep voxel size only in pixdim and carry a sform of
+    diag(-1, -1, 1); rescaling the columns makes the affine agree with pixdim.
+    """
+    z, y, x = spacing_zyx_mm
+    fixed = np.array(affine, dtype=float)
+    norms = np.linalg.norm(fixed[:3, :3], axis=0)
+    if np.allclose(norms, (x, y, z), rtol=1e-4) or np.any(norms == 0):
+        return fixed
+    fixed[:3, :3] = fixed[:3, :3] / norms * np.array([x, y, z])
+    return fixed
+
+
+# --------------------------------------------------------------------------- load
+
+
+def _read_mask(path: Path, image_shape: tuple[int, ...], image_path: Path) -> np.ndarray:
+    mask = read_nifti(path).array
+    if mask.shape != image_shape:
+        raise InconsistentGeometryError(
+            path, f"mask shape {mask.shape} (z, y, x) differs from image {image_path.name} {image_shape}"
+        )
+    if np.issubdtype(mask.dtype, np.floating):
+        if not np.isfinite(mask).all():
+            raise NonFiniteValueError(path, "mask holds NaN/Inf values")
+        if not np.array_equal(mask, np.round(mask)):
+            raise CorruptFileError(path, "mask holds non-integer values")
+    values = np.unique(mask)
+    allowed = set(CINE_LABELS.values())
+    unexpected = [v for v in values.tolist() if v not in allowed]
+    if unexpected:
+        raise CorruptFileError(path, f"mask values {unexpected[:5]} outside the ACDC labels 0..3")
+    return mask.astype(np.uint8)
+
+
+def _frame_volume(
+    record: SubjectRecord, phase: str, image: NiftiImage, mask: np.ndarray, frame: int
+) -> CMRVolume:
+    known = bool(record.attributes["seg_spacing_known"])
+    spacing = image.spacing_mm if known else _PLACEHOLDER_SPACING
+    affine = _affine_with_spacing(image.affine, image.spacing_mm) if known else image.affine
+    return CMRVolume(
+        image=image.array,
+        modality="cine_frame",
+        spacing_mm=spacing,
+        spacing_known=known,
+        affine=affine,
+        labels=mask,
+        label_scheme="cine",
+        subject_id=record.subject_id,
+        source=str(image.path),
+        metadata={"phase": phase, "frame": frame, "group": record.label},
+    )
+
+
+def _check_match(mapped: np.ndarray, cine_frame: np.ndarray, image_path: Path, frame: int) -> float:
+    """Correlation of a mapped ED/ES image with its cine frame; raise if they do not match."""
+    a = mapped.astype(np.float64).ravel()
+    b = cine_frame.astype(np.float64).ravel()
+    if np.array_equal(a, b):
+        return 1.0
+    r = float(np.corrcoef(a, b)[0, 1]) if a.std() > 0 and b.std() > 0 else math.nan
+    if not r >= MATCH_MIN_CORRELATION:
+        raise InconsistentGeometryError(
+            image_path,
+            f"does not match cine frame {frame} on the cine grid (correlation {r:.3f}); "
+            "wrong ED/ES number in Info.cfg or an undocumented crop",
+        )
+    return r
+
+
+def load(record: SubjectRecord) -> AcdcStudy:
+    """Read one patient: the 4D cine with mapped masks, and the full-size ED/ES volumes.
+
+    Cine spacing comes from the cine header when known, else from the ED/ES
+    header when that is known (the cine is a crop of the same voxel grid),
+    else it is a (1, 1, 1) placeholder with ``spacing_known=False``.
+
+    Raises:
+        MissingDataError: a missing file, or a cine whose frame count differs
+            from Info.cfg NbFrame (names the cine file).
+        InconsistentGeometryError: mask/image shape mismatch, a cine grid that
+            is neither the ED/ES grid nor the documented crop of it, or an
+            ED/ES image that does not match its cine frame.
+        CorruptFileError, EmptyFileError, NonFiniteValueError: damaged files.
+    """
+    attrs: dict[str, Any] = record.attributes
+    paths = record.paths
+    ed_frame, es_frame = int(attrs["ed_frame"]), int(attrs["es_frame"])
+
+    cine_img = read_nifti(paths["cine"], dtype=np.float32)
+    if cine_img.array.ndim != 4:
+        raise InconsistentGeometryError(paths["cine"], f"expected a 4-D cine, got shape {cine_img.array.shape}")
+    n_frames = cine_img.array.shape[0]
+    if n_frames != int(attrs["n_frames"]):
+        raise MissingDataError(
+            paths["cine"], f"cine has {n_frames} frames but Info.cfg NbFrame is {attrs['n_frames']}"
+        )
+    cine_grid = tuple(cine_img.array.shape[1:])
+
+    frames: dict[str, tuple[NiftiImage, np.ndarray]] = {}
+    for phase in ("ed", "es"):
+        image = read_nifti(paths[phase], dtype=np.float32)
+        if image.array.ndim != 3:
+            raise InconsistentGeometryError(paths[phase], f"expected a 3-D frame, got shape {image.array.shape}")
+        frames[phase] = (image, _read_mask(paths[f"{phase}_gt"], image.array.shape, paths[phase]))
+    full_grid = frames["ed"][0].array.shape
+    if frames["es"][0].array.shape != full_grid:
+        raise InconsistentGeometryError(
+            paths["es"], f"shape {frames['es'][0].array.shape} differs from ED frame {full_grid}"
+        )
+    ed_volume = _frame_volume(record, "ED", frames["ed"][0], frames["ed"][1], ed_frame)
+    es_volume = _frame_volume(record, "ES", frames["es"][0], frames["es"][1], es_frame)
+
+    if full_grid == cine_grid:
+        cropped = False
+
+        def to_cine(a: np.ndarray) -> np.ndarray:
+            return a
+    elif crop_applies(full_grid, cine_grid):
+        cropped = True
+
+        def to_cine(a: np.ndarray) -> np.ndarray:
+            return crop_to_cine(a, cine_grid[0])
+    else:
+        raise InconsistentGeometryError(
+            paths["cine"],
+            f"cine grid {cine_grid} (z, y, x) is neither the ED/ES grid {full_grid} "
+            "nor the documented 100 x 95 crop of it",
+        )
+    rotated = cropped and _needs_rotation(full_grid)
+
+    correlations = {}
+    for phase, frame in (("ed", ed_frame), ("es", es_frame)):
+        mapped = to_cine(frames[phase][0].array)
+        correlations[phase] = _check_match(mapped, cine_img.array[frame - 1], paths[phase], frame)
+
+    cine_known = bool(attrs["cine_spacing_known"])
+    seg_known = bool(attrs["seg_spacing_known"])
+    if cine_known:
+        spacing, affine, spacing_source = cine_img.spacing_mm, cine_img.affine, "cine header"
+    elif seg_known:
+        sz, sy, sx = ed_volume.spacing_mm
+        spacing = (sz, sx, sy) if rotated else (sz, sy, sx)
+        assert ed_volume.affine is not None
+        affine = ed_volume.affine @ crop_index_transform(full_grid) if cropped else ed_volume.affine
+        spacing_source = "ED/ES header (same voxel grid)"
+    else:
+        spacing, affine, spacing_source = _PLACEHOLDER_SPACING, cine_img.affine, "unknown (placeholder 1 x 1 x 1)"
+
+    crop_info: dict[str, Any] = {"applied": cropped, "rotated": rotated}
+    if cropped:
+        crop_info.update(
+            x=list(CROP_X), y=list(CROP_Y), z=[CROP_FIRST_SLICE, CROP_FIRST_SLICE + cine_grid[0]],
+            full_shape_zyx=list(full_grid),
+            note="voxel ranges of the full ED/ES image in NIfTI (x, y, z) order, after rotation",
+        )
+    cine = CineCMR(
+        image=cine_img.array,
+        spacing_mm=spacing,
+        spacing_known=cine_known or seg_known,
+        affine=affine,
+        trigger_times_ms=None,
+        ed_index=ed_frame - 1,
+        es_index=es_frame - 1,
+        segmentations={
+            ed_frame - 1: to_cine(frames["ed"][1]),
+            es_frame - 1: to_cine(frames["es"][1]),
+        },
+        subject_id=record.subject_id,
+        source=str(paths["cine"]),
+        metadata={
+            "group": record.label,
+            "height_cm": attrs["height_cm"],
+            "weight_kg": attrs["weight_kg"],
+            "seg_source": attrs["seg_source"],
+            "spacing_source": spacing_source,
+            "crop": crop_info,
+            "frame_match_correlation": correlations,
+            "temporal_resolution": _TEMPORAL_NOTE,
+        },
+    )
+    return AcdcStudy(cine=cine, ed=ed_volume, es=es_volume)
