@@ -183,7 +183,9 @@ def read_wfdb_header(record_path: str | os.PathLike[str]) -> WfdbHeader:
         raise LeadConfigurationError(header_path, "multi-segment WFDB records are not supported")
     n_sig = int(header.n_sig or 0)
     names = list(header.sig_name or [])
-    if n_sig == 0 or len(names) != n_sig:
+    if n_sig == 0:
+        raise LeadConfigurationError(header_path, "record has no signals")
+    if len(names) != n_sig:
         raise CorruptFileError(
             header_path, f"header declares {n_sig} signal(s) but describes {len(names)}"
         )
@@ -347,6 +349,8 @@ def write_wfdb(ecg: ECG12, record_path: str | os.PathLike[str]) -> Path:
     folder = header_path.parent
     folder.mkdir(parents=True, exist_ok=True)
     signal = np.asarray(ecg.signal_mv, dtype=np.float64)
+    if signal.shape[0] == 0:
+        raise LeadConfigurationError(ecg.source, "cannot write an ECG with no samples")
     gains = _gains(signal)
     digital = np.clip(np.round(signal * np.array(gains)), -_FMT16_MAX, _FMT16_MAX).astype(np.int16)
     staging = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=folder))

@@ -378,23 +378,53 @@ def _read_mask(path: Path, image_shape: tuple[int, ...], image_path: Path) -> np
     return mask.astype(np.uint8)
 
 
-def _frame_volume(
-    record: SubjectRecord, phase: str, image: NiftiImage, mask: np.ndarray, frame: int
-) -> CMRVolume:
+def _read_phase(record: SubjectRecord, phase: str, frame: int) -> CMRVolume:
+    """The full-size ED or ES image with its mask (``phase`` is "ed" or "es")."""
+    image_path = record.paths[phase]
+    image = read_nifti(image_path, dtype=np.float32)
+    if image.array.ndim != 3:
+        raise InconsistentGeometryError(image_path, f"expected a 3-D frame, got shape {image.array.shape}")
+    mask = _read_mask(record.paths[f"{phase}_gt"], image.array.shape, image_path)
     known = bool(record.attributes["seg_spacing_known"])
-    spacing = image.spacing_mm if known else _PLACEHOLDER_SPACING
-    affine = _affine_with_spacing(image.affine, image.spacing_mm) if known else image.affine
     return CMRVolume(
         image=image.array,
         modality="cine_frame",
-        spacing_mm=spacing,
+        spacing_mm=image.spacing_mm if known else _PLACEHOLDER_SPACING,
         spacing_known=known,
-        affine=affine,
+        affine=_affine_with_spacing(image.affine, image.spacing_mm) if known else image.affine,
         labels=mask,
         label_scheme="cine",
         subject_id=record.subject_id,
-        source=str(image.path),
-        metadata={"phase": phase, "frame": frame, "group": record.label},
+        source=str(image_path),
+        metadata={"phase": phase.upper(), "frame": frame, "group": record.label},
+    )
+
+
+def _read_cine(record: SubjectRecord) -> NiftiImage:
+    path = record.paths["cine"]
+    cine = read_nifti(path, dtype=np.float32)
+    if cine.array.ndim != 4:
+        raise InconsistentGeometryError(path, f"expected a 4-D cine, got shape {cine.array.shape}")
+    # Checked here (CineCMR checks again) so the ED/ES match test never sees NaN/Inf.
+    n_bad = int(cine.array.size - np.count_nonzero(np.isfinite(cine.array)))
+    if n_bad:
+        raise NonFiniteValueError(path, f"cine image holds {n_bad} NaN/Inf value(s)")
+    expected = int(record.attributes["n_frames"])
+    if cine.array.shape[0] != expected:
+        raise MissingDataError(path, f"cine has {cine.array.shape[0]} frames but Info.cfg NbFrame is {expected}")
+    return cine
+
+
+def _is_cropped(full_grid: tuple[int, ...], cine_grid: tuple[int, ...], cine_path: Path) -> bool:
+    """False for the original layout (one grid), True for the documented crop; else raise."""
+    if full_grid == cine_grid:
+        return False
+    if crop_applies(full_grid, cine_grid):
+        return True
+    raise InconsistentGeometryError(
+        cine_path,
+        f"cine grid {cine_grid} (z, y, x) is neither the ED/ES grid {full_grid} "
+        "nor the documented 100 x 95 crop of it",
     )
 
 
@@ -430,65 +460,37 @@ def load(record: SubjectRecord) -> AcdcStudy:
         CorruptFileError, EmptyFileError, NonFiniteValueError: damaged files.
     """
     attrs: dict[str, Any] = record.attributes
-    paths = record.paths
     ed_frame, es_frame = int(attrs["ed_frame"]), int(attrs["es_frame"])
-
-    cine_img = read_nifti(paths["cine"], dtype=np.float32)
-    if cine_img.array.ndim != 4:
-        raise InconsistentGeometryError(paths["cine"], f"expected a 4-D cine, got shape {cine_img.array.shape}")
-    n_frames = cine_img.array.shape[0]
-    if n_frames != int(attrs["n_frames"]):
-        raise MissingDataError(
-            paths["cine"], f"cine has {n_frames} frames but Info.cfg NbFrame is {attrs['n_frames']}"
-        )
-    cine_grid = tuple(cine_img.array.shape[1:])
-
-    frames: dict[str, tuple[NiftiImage, np.ndarray]] = {}
-    for phase in ("ed", "es"):
-        image = read_nifti(paths[phase], dtype=np.float32)
-        if image.array.ndim != 3:
-            raise InconsistentGeometryError(paths[phase], f"expected a 3-D frame, got shape {image.array.shape}")
-        frames[phase] = (image, _read_mask(paths[f"{phase}_gt"], image.array.shape, paths[phase]))
-    full_grid = frames["ed"][0].array.shape
-    if frames["es"][0].array.shape != full_grid:
-        raise InconsistentGeometryError(
-            paths["es"], f"shape {frames['es'][0].array.shape} differs from ED frame {full_grid}"
-        )
-    ed_volume = _frame_volume(record, "ED", frames["ed"][0], frames["ed"][1], ed_frame)
-    es_volume = _frame_volume(record, "ES", frames["es"][0], frames["es"][1], es_frame)
-
-    if full_grid == cine_grid:
-        cropped = False
-
-        def to_cine(a: np.ndarray) -> np.ndarray:
-            return a
-    elif crop_applies(full_grid, cine_grid):
-        cropped = True
-
-        def to_cine(a: np.ndarray) -> np.ndarray:
-            return crop_to_cine(a, cine_grid[0])
-    else:
-        raise InconsistentGeometryError(
-            paths["cine"],
-            f"cine grid {cine_grid} (z, y, x) is neither the ED/ES grid {full_grid} "
-            "nor the documented 100 x 95 crop of it",
-        )
+    cine_img = _read_cine(record)
+    ed = _read_phase(record, "ed", ed_frame)
+    es = _read_phase(record, "es", es_frame)
+    full_grid = ed.image.shape
+    if es.image.shape != full_grid:
+        raise InconsistentGeometryError(record.paths["es"], f"shape {es.image.shape} differs from ED frame {full_grid}")
+    cine_grid = cine_img.array.shape[1:]
+    cropped = _is_cropped(full_grid, cine_grid, record.paths["cine"])
     rotated = cropped and _needs_rotation(full_grid)
 
-    correlations = {}
-    for phase, frame in (("ed", ed_frame), ("es", es_frame)):
-        mapped = to_cine(frames[phase][0].array)
-        correlations[phase] = _check_match(mapped, cine_img.array[frame - 1], paths[phase], frame)
+    def to_cine(array: np.ndarray) -> np.ndarray:
+        return crop_to_cine(array, cine_grid[0]) if cropped else array
 
-    cine_known = bool(attrs["cine_spacing_known"])
-    seg_known = bool(attrs["seg_spacing_known"])
+    correlations = {
+        volume.metadata["phase"]: _check_match(
+            to_cine(volume.image), cine_img.array[frame - 1], Path(volume.source), frame
+        )
+        for volume, frame in ((ed, ed_frame), (es, es_frame))
+    }
+
+    cine_known, seg_known = bool(attrs["cine_spacing_known"]), bool(attrs["seg_spacing_known"])
     if cine_known:
         spacing, affine, spacing_source = cine_img.spacing_mm, cine_img.affine, "cine header"
     elif seg_known:
-        sz, sy, sx = ed_volume.spacing_mm
-        spacing = (sz, sx, sy) if rotated else (sz, sy, sx)
-        assert ed_volume.affine is not None
-        affine = ed_volume.affine @ crop_index_transform(full_grid) if cropped else ed_volume.affine
+        sz, sy, sx = ed.spacing_mm
+        spacing = (sz, sx, sy) if rotated else (sz, sy, sx)  # rot90 swaps the in-plane axes
+        assert ed.affine is not None
+        # The ED/ES orientation is itself a placeholder in this copy; composing it
+        # with the crop at least keeps the cine and ED/ES volumes in one frame.
+        affine = ed.affine @ crop_index_transform(full_grid) if cropped else ed.affine
         spacing_source = "ED/ES header (same voxel grid)"
     else:
         spacing, affine, spacing_source = _PLACEHOLDER_SPACING, cine_img.affine, "unknown (placeholder 1 x 1 x 1)"
@@ -496,10 +498,13 @@ def load(record: SubjectRecord) -> AcdcStudy:
     crop_info: dict[str, Any] = {"applied": cropped, "rotated": rotated}
     if cropped:
         crop_info.update(
-            x=list(CROP_X), y=list(CROP_Y), z=[CROP_FIRST_SLICE, CROP_FIRST_SLICE + cine_grid[0]],
+            x=list(CROP_X),
+            y=list(CROP_Y),
+            z=[CROP_FIRST_SLICE, CROP_FIRST_SLICE + cine_grid[0]],
             full_shape_zyx=list(full_grid),
-            note="voxel ranges of the full ED/ES image in NIfTI (x, y, z) order, after rotation",
+            note="voxel ranges of the full ED/ES image, NIfTI (x, y, z) order, after any rotation",
         )
+    assert ed.labels is not None and es.labels is not None
     cine = CineCMR(
         image=cine_img.array,
         spacing_mm=spacing,
@@ -508,12 +513,9 @@ def load(record: SubjectRecord) -> AcdcStudy:
         trigger_times_ms=None,
         ed_index=ed_frame - 1,
         es_index=es_frame - 1,
-        segmentations={
-            ed_frame - 1: to_cine(frames["ed"][1]),
-            es_frame - 1: to_cine(frames["es"][1]),
-        },
+        segmentations={ed_frame - 1: to_cine(ed.labels), es_frame - 1: to_cine(es.labels)},
         subject_id=record.subject_id,
-        source=str(paths["cine"]),
+        source=str(record.paths["cine"]),
         metadata={
             "group": record.label,
             "height_cm": attrs["height_cm"],
@@ -525,4 +527,4 @@ def load(record: SubjectRecord) -> AcdcStudy:
             "temporal_resolution": _TEMPORAL_NOTE,
         },
     )
-    return AcdcStudy(cine=cine, ed=ed_volume, es=es_volume)
+    return AcdcStudy(cine=cine, ed=ed, es=es)

@@ -1,0 +1,18 @@
+import json
+
+from cardiolens.demo import run_demo
+
+
+def test_demo_end_to_end_small(tmp_path):
+    result = run_demo(tmp_path / "demo", n_subjects=5, seed=1)
+    html = result.report_path.read_text()
+    assert "SIMULATED DATA" in html and html.count("<img") >= 6
+    summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
+    assert summary["detected_layout"] == "synthetic"
+    assert summary["n_read_back"] == 5 and summary["bad_cases"] == []
+    assert summary["classes"] == {"DCM": 1, "HCM": 1, "MINF": 1, "NOR": 1, "RV": 1}
+    by_format = {row["format"]: row for row in summary["round_trip"]}
+    assert by_format["nifti"]["cine_rel_error"] == 0.0
+    assert by_format["dicom"]["cine_rel_error"] <= 1 / 65535 + 1e-9
+    assert by_format["dicom"]["cine_affine_error_mm"] < 1e-3
+    assert by_format["dicom"]["cine_labels_equal"] == 1.0
