@@ -30,8 +30,17 @@ def _print_summary(summary: dict[str, Any], console: Console) -> None:
         console.print(table)
     for name, counts in summary.get("attributes", {}).items():
         console.print(f"{name}: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
-    details = summary.get("examples") or {k: v for k, v in summary.items() if k not in {"path", "kind"}}
-    console.print_json(json.dumps(details, default=str))
+    examples = summary.get("examples")
+    if examples is None:  # a single file or series: the summary is the description
+        examples = {Path(summary["path"]).name: {k: v for k, v in summary.items() if k not in {"path", "kind"}}}
+    if examples:
+        table = Table(title="loaded subjects")
+        for col in ("subject", "part", "type", "shape", "spacing / rate", "labels"):
+            table.add_column(col)
+        for subject, parts in examples.items():
+            for part, info in _flatten_parts(parts):
+                table.add_row(subject, part, *_describe_row(info))
+        console.print(table)
     bad = summary.get("bad_cases") or []
     if bad:
         table = Table(title=f"{len(bad)} bad case(s)")
@@ -40,6 +49,34 @@ def _print_summary(summary: dict[str, Any], console: Console) -> None:
         for case in bad:
             table.add_row(str(case["subject_id"]), str(case["path"]), str(case["problem"]))
         console.print(table)
+
+
+def _flatten_parts(described: dict[str, Any], prefix: str = "") -> list[tuple[str, dict[str, Any]]]:
+    """(part name, description) pairs of a possibly nested description."""
+    if "type" in described:
+        return [(prefix or "-", described)]
+    rows: list[tuple[str, dict[str, Any]]] = []
+    for name, value in described.items():
+        if isinstance(value, dict):
+            rows += _flatten_parts(value, f"{prefix}.{name}" if prefix else name)
+    return rows
+
+
+def _describe_row(info: dict[str, Any]) -> tuple[str, str, str, str]:
+    shape = next((info[k] for k in info if k.startswith("shape")), None)
+    axes = next((k.removeprefix("shape_") for k in info if k.startswith("shape_")), "")
+    if "spacing_mm_zyx" in info:
+        rate = "x".join(f"{v:.3g}" for v in info["spacing_mm_zyx"]) + " mm" + ("" if info.get("spacing_known", True) else " (unknown)")
+    elif "fs_hz" in info:
+        rate = f"{info['fs_hz']:g} Hz, {info.get('duration_s', '')} s"
+        shape = shape or [info.get("n_samples"), len(info.get("leads", []))]
+    elif "fps" in info:
+        rate = f"{info['fps']:g} fps" + (f", {info['pixel_spacing_mm']} mm" if info.get("pixel_spacing_mm") else "")
+    else:
+        rate = ""
+    shape_text = "x".join(str(v) for v in shape) + (f" ({axes})" if axes else "") if shape else ""
+    labels = info.get("label_values")
+    return str(info.get("type", "")), shape_text, rate, "" if labels is None else ",".join(map(str, labels))
 
 
 @data_app.command("inspect")

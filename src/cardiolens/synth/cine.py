@@ -5,15 +5,17 @@ the septal side (:mod:`cardiolens.synth.phantom`). Class parameters are drawn
 from overlapping distributions:
 
 ======  ======================================================================
-NOR     cavity radius 26-31 mm, wall 7-10 mm, EF ~52-72 %
-DCM     dilated (radius 30-38 mm), thin wall 4.8-7.2 mm, EF ~12-40 %; one in
-        five is mild (radius 28-33 mm, EF ~40-56 %) and overlaps NOR; a third
+NOR     cavity radius 26-31 mm, wall 7-10 mm, EF ~50-72 %
+DCM     dilated (radius 30-38 mm), thin wall 5.5-8 mm, EF ~12-40 %; one in
+        four is mild (radius 28-33 mm, EF ~42-58 %) and overlaps NOR; a third
         have RV dysfunction (overlaps RV)
 HCM     small cavity, max wall 16.5-25 mm (asymmetric septal 65 %, concentric
         20 %, other site 15 %), EF ~60-80 %, impaired early filling
-MINF    akinetic/dyskinetic, thinned coronary territory (LAD/RCA/LCx),
-        remote wall normal, EF ~25-52 % (overlaps DCM)
-RV      dilated RV crescent and/or RVEF 18-55 %, septal flattening, LV EF ~50-68 %
+MINF    akinetic/dyskinetic, thinned coronary territory (LAD/RCA/LCx); the
+        remote wall moves like an LV with EF 38-60 %, so the global EF
+        (~28-50 %) follows the infarct size (overlaps DCM)
+RV      dilated and hypokinetic RV (50 %), dilated only (30 %, RVEF 40-55 %) or
+        hypokinetic only (20 %, RVEF 18-38 %); septal flattening; LV EF ~50-68 %
 ======  ======================================================================
 
 Motion follows an LV volume curve (ejection to end-systole at 33-42 % of the
@@ -101,7 +103,14 @@ class _Anatomy:
 
 
 @dataclass(frozen=True)
-class _Timing:
+class CycleTiming:
+    """Phases of one cardiac cycle as fractions of the RR interval.
+
+    ``es_phase``: end of ejection; ``relaxation``: isovolumic relaxation;
+    ``rapid_filling``: early (E-wave) filling; ``diastasis``: fraction of the
+    stroke volume filled slowly before ``atrial_onset`` (start of the kick).
+    """
+
     es_phase: float
     relaxation: float
     rapid_filling: float
@@ -114,17 +123,17 @@ def _draw_anatomy(group: str, rng: np.random.Generator) -> _Anatomy:
     u = rng.uniform
     hyp_mm, hyp_centre, hyp_half = u(0.0, 1.2), np.radians(u(70, 110)), np.radians(60.0)  # septum a bit thicker
     territory, thinning, akinesia, flattening = None, 0.0, 0.0, 0.0
-    rv_thickness, rv_perp, rv_ef = u(17, 26), u(0.95, 1.12), u(48, 66)
+    rv_thickness, rv_perp, rv_ef = u(22, 32), u(0.8, 0.95), u(48, 66)
     if group == "NOR":
-        endo, wall, ef, descent, early = u(26, 31), u(7.0, 10.0), u(52, 72), u(8, 14), u(0.65, 0.8)
+        endo, wall, ef, descent, early = u(26, 31), u(7.0, 10.0), u(50, 72), u(8, 14), u(0.65, 0.8)
     elif group == "DCM":
-        if rng.random() < 0.2:  # mild phenotype, overlaps NOR
-            endo, wall, ef = u(28, 33), u(6.0, 8.0), u(40, 56)
+        if rng.random() < 0.25:  # mild phenotype, overlaps NOR
+            endo, wall, ef = u(28, 33), u(6.5, 8.5), u(42, 58)
         else:
-            endo, wall, ef = u(30, 38), u(4.8, 7.2), u(12, 40)
+            endo, wall, ef = u(30, 38), u(5.5, 8.0), u(12, 40)
         descent, early = u(2, 7), u(0.72, 0.9)
         if rng.random() < 0.35:  # biventricular involvement, overlaps RV
-            rv_thickness, rv_ef = u(20, 30), u(22, 45)
+            rv_thickness, rv_ef = u(26, 36), u(22, 45)
     elif group == "HCM":
         kind = rng.choice(3, p=(0.65, 0.2, 0.15))
         if kind == 0:  # asymmetric septal
@@ -137,19 +146,22 @@ def _draw_anatomy(group: str, rng: np.random.Generator) -> _Anatomy:
             wall = u(8.5, 11.5)
             hyp_mm, hyp_centre, hyp_half = u(16.5, 23) - wall, u(-np.pi, np.pi), np.radians(u(40, 70))
         endo, ef, descent, early = u(19, 25), u(60, 80), u(5, 11), u(0.4, 0.6)
-        rv_thickness = u(14, 24)
+        rv_thickness = u(18, 28)
     elif group == "MINF":
-        endo, wall, ef, descent, early = u(27, 34), u(7.0, 10.5), u(25, 52), u(4, 10), u(0.6, 0.8)
+        endo, wall, ef, descent, early = u(27, 34), u(7.0, 10.5), u(38, 60), u(4, 10), u(0.6, 0.8)
         territory, thinning, akinesia = draw_territory(rng), u(0.3, 0.55), u(0.85, 1.15)
         if territory.name == "RCA" and rng.random() < 0.3:  # RV infarct extension
             rv_ef = u(35, 50)
     elif group == "RV":
         endo, wall, ef, descent, early = u(25, 30), u(6.5, 9.5), u(50, 68), u(7, 13), u(0.6, 0.8)
         flattening = u(0.05, 0.18)
-        if rng.random() < 0.6:  # RV failure: dilated and hypokinetic
-            rv_thickness, rv_perp, rv_ef = u(27, 40), u(1.1, 1.3), u(18, 40)
-        else:  # dilated, function preserved or mildly reduced
-            rv_thickness, rv_perp, rv_ef = u(27, 40), u(1.1, 1.3), u(40, 55)
+        kind = rng.choice(3, p=(0.5, 0.3, 0.2))
+        if kind == 0:  # RV failure: dilated and hypokinetic
+            rv_thickness, rv_perp, rv_ef = u(32, 44), u(0.88, 1.02), u(18, 40)
+        elif kind == 1:  # dilated, function preserved or mildly reduced
+            rv_thickness, rv_perp, rv_ef = u(32, 44), u(0.88, 1.02), u(40, 55)
+        else:  # hypokinetic, hardly dilated (overlaps NOR in size)
+            rv_thickness, rv_perp, rv_ef = u(24, 32), u(0.82, 0.97), u(18, 38)
     else:  # pragma: no cover - checked by the caller
         raise UsageError(f"unknown cine group {group!r}")
     return _Anatomy(
@@ -170,16 +182,16 @@ def _draw_anatomy(group: str, rng: np.random.Generator) -> _Anatomy:
         early_filling=early,
         rv_thickness_mm=rv_thickness,
         rv_perp_scale=rv_perp,
-        rv_offset=u(0.4, 0.5),
+        rv_offset=u(0.3, 0.42),
         rv_target_ef=rv_ef / 100.0,
         rv_length_fraction=u(0.72, 0.88),
     )
 
 
-def _draw_timing(heart_rate_bpm: float, rng: np.random.Generator) -> _Timing:
+def _draw_timing(heart_rate_bpm: float, rng: np.random.Generator) -> CycleTiming:
     """Phases of the cycle (fractions of RR); systole takes a larger share at higher rates."""
     es = float(np.clip(0.34 + 0.05 * (heart_rate_bpm - 55) / 40 + rng.normal(0, 0.01), 0.33, 0.42))
-    return _Timing(
+    return CycleTiming(
         es_phase=es,
         relaxation=rng.uniform(0.04, 0.06),
         rapid_filling=rng.uniform(0.14, 0.2),
@@ -188,8 +200,13 @@ def _draw_timing(heart_rate_bpm: float, rng: np.random.Generator) -> _Timing:
     )
 
 
-def ejection_state(phase: np.ndarray, timing: _Timing, early_filling: float) -> np.ndarray:
-    """Fraction of the stroke volume ejected at each phase (0 at ED, 1 at ES), shape of ``phase``."""
+def ejection_state(phase: np.ndarray, timing: CycleTiming, early_filling: float) -> np.ndarray:
+    """Fraction of the stroke volume ejected at each phase (0 at ED, 1 at ES), shape of ``phase``.
+
+    ``phase`` is time after the R wave / RR interval; ``early_filling`` is the
+    fraction of the stroke volume refilled in the rapid-filling phase (lower
+    with impaired relaxation); the atrial kick refills the rest.
+    """
     p = np.asarray(phase, dtype=float)
     es, p1 = timing.es_phase, timing.es_phase + timing.relaxation
     p2 = p1 + timing.rapid_filling
@@ -220,9 +237,10 @@ class _Geometry:
         self.radial_shortening = 0.0
         self.rv_shortening = 0.0
         self.rv_descent = 0.0
+        self.infarct_active = True
 
     def territory_weight(self, theta: np.ndarray, u_ed: np.ndarray) -> np.ndarray:
-        if self.a.territory is None:
+        if self.a.territory is None or not self.infarct_active:
             return np.zeros(np.broadcast_shapes(np.shape(theta), np.shape(u_ed)))
         return self.a.territory.weight(theta, u_ed)
 
@@ -245,7 +263,7 @@ class _Geometry:
         endo = endo_ed * (1 - radial * motion * f)
         length_ratio = self.length / (self.length - a.base_descent_mm * f)
         stretch = 1 + (length_ratio - 1) * np.clip(motion, 0, 1)
-        area = (endo_ed + wall_ed) ** 2 - endo_ed**2  # conserved, more so as the LV shortens
+        area = (endo_ed + wall_ed) ** 2 - endo_ed**2  # per-angle wall area; grows as the LV shortens (volume kept)
         wall = np.sqrt(endo**2 + area * stretch) - endo
         return endo, wall
 
@@ -267,11 +285,11 @@ class _Geometry:
         rv_shortening = self.rv_shortening if rv_shortening is None else rv_shortening
         theta_sept = np.full(np.shape(s_mm), _SEPTUM_RAD)
         _, septal_epi = self.lv_radius_at(theta_sept, s_mm, f)
-        septal_epi = np.maximum(septal_epi, 0.6 * (a.endo_eq_mm + a.wall_mm) * cavity_profile(np.clip(s_mm / self.length, 0, 1), 0.0) + 4)
         rv_length = a.rv_length_fraction * self.length
         base = self.rv_descent * f
         u_rv = (s_mm - base) / (rv_length - base)
         thickness = a.rv_thickness_mm * (1 - rv_shortening * f) * cavity_profile(u_rv, 0.1) ** 0.7
+        thickness = np.where(septal_epi > 0, thickness, 0.0)  # no RV where the LV has left the slice
         perp = a.rv_perp_scale * (1 - 0.15 * rv_shortening * f)
         return septal_epi, thickness, perp
 
@@ -282,27 +300,48 @@ class _Geometry:
         endo, _ = self.lv_radius_at(theta[None, None, :], s_mm[None, :, None], f, radial[:, None, None])
         return (0.5 * endo**2).sum(axis=(1, 2)) * (2 * np.pi / _N_THETA)
 
+    def rv_reach(self, theta: np.ndarray, s_mm: np.ndarray, f, rv_shortening=None) -> tuple[np.ndarray, np.ndarray]:
+        """Distance (mm) from the LV centre to the RV outline along ``theta``, and the crescent thickness."""
+        septal_epi, thickness, perp = self.rv_shape(s_mm, f, rv_shortening)
+        centre = self.a.rv_offset * septal_epi
+        a_par = np.maximum(septal_epi + thickness - centre, 1e-3)
+        a_perp = np.maximum(perp * septal_epi + 0.3 * thickness, 1e-3)
+        qa = (np.sin(theta) / a_par) ** 2 + (np.cos(theta) / a_perp) ** 2
+        qb = centre * np.sin(theta) / a_par**2
+        qc = (centre / a_par) ** 2 - 1
+        reach = (qb + np.sqrt(np.clip(qb**2 - qa * qc, 0, None))) / qa  # the LV centre is inside the ellipse
+        return reach, thickness
+
     def rv_volume(self, s_mm: np.ndarray, f: float, rv_shortening: np.ndarray) -> np.ndarray:
         theta = np.linspace(-np.pi, np.pi, _N_THETA, endpoint=False)[None, None, :]
         s = s_mm[None, :, None]
         _, epi = self.lv_radius_at(theta, s, f)
-        septal_epi, thickness, perp = self.rv_shape(s, f, rv_shortening[:, None, None])
-        centre = self.a.rv_offset * septal_epi
-        a_par = septal_epi + thickness - centre
-        a_perp = perp * (septal_epi + 0.5 * thickness)
-        qa = (np.sin(theta) / a_par) ** 2 + (np.cos(theta) / a_perp) ** 2
-        qb = centre * np.sin(theta) / a_par**2
-        qc = (centre / a_par) ** 2 - 1
-        reach = (qb + np.sqrt(np.clip(qb**2 - qa * qc, 0, None))) / qa  # ray from LV centre to RV outline
-        area = 0.5 * np.clip(reach**2 - epi**2, 0, None) * (thickness > 0.5)
+        reach, thickness = self.rv_reach(theta, s, f, rv_shortening[:, None, None])
+        area = np.where(thickness > 0.5, 0.5 * np.clip(reach**2 - epi**2, 0, None), 0.0)
         return area.sum(axis=(1, 2)) * (2 * np.pi / _N_THETA)
 
+    def extent_mm(self, axes: HeartAxes, s_mm: np.ndarray, tilt: np.ndarray) -> np.ndarray:
+        """(min dy, max dy, min dx, max dx) of the labelled LV + RV at ED, relative to the mid LV centre."""
+        theta = np.linspace(-np.pi, np.pi, _N_THETA, endpoint=False)[None, :]
+        s = s_mm[:, None]
+        _, epi = self.lv_radius_at(theta, s, 0.0)
+        reach, thickness = self.rv_reach(theta, s, 0.0)
+        outer = np.maximum(epi, np.where(thickness > 0.5, reach, 0.0))
+        dy, dx = axes.offset(theta, outer)
+        dy = dy + tilt[0] * (s - s_mm.mean())
+        dx = dx + tilt[1] * (s - s_mm.mean())
+        return np.array([dy.min(), dy.max(), dx.min(), dx.max()])
 
-def _solve(volume_fn, target_ef: float, high: float) -> float:
-    """Shortening fraction whose disc-summed EF is ``target_ef`` (clipped to the reachable range)."""
+
+def _solve(volume_fn, target_ef: float, high: float, f_es: float) -> float:
+    """Shortening fraction whose disc-summed EF is ``target_ef`` (clipped to the reachable range).
+
+    ``f_es`` is the ejection state of the sampled end-systolic frame: slices the
+    base plane has just crossed make volumes jump, so solve where ES is imaged.
+    """
     candidates = np.linspace(0.0, high, 41)
     ed = volume_fn(0.0, candidates)
-    es = volume_fn(1.0, candidates)
+    es = volume_fn(f_es, candidates)
     ef = 1 - es / np.maximum(ed, 1e-9)
     order = np.argsort(ef)
     return float(np.interp(target_ef, ef[order], candidates[order]))
@@ -356,7 +395,7 @@ def simulate_cine(
     heart_rate = rng.uniform(55.0, 95.0)
     timing = _draw_timing(heart_rate, rng)
     axes = HeartAxes.from_rotation(rng.uniform(-np.radians(25), np.radians(25)))
-    jitter = rng.uniform(-4.0, 4.0, 2)
+    jitter = rng.uniform(-1.0, 1.0, 2)
     tilt = rng.uniform(-0.06, 0.06, 2)
 
     # --- long axis: the whole LV (base to the epicardial apex) lies in the stack ---
@@ -365,20 +404,35 @@ def simulate_cine(
     apex_wall = float(np.clip(0.8 * (anatomy.wall_mm + 0.3 * anatomy.hypertrophy_mm), 5.0, 14.0))
     epi_length = min(rng.uniform(80.0, 100.0), s_mm[-1] + rng.uniform(0.0, 0.5) * dz)
     geometry = _Geometry(anatomy, epi_length - apex_wall, apex_wall, rng.uniform(0.0, 0.25))
-    geometry.radial_shortening = _solve(
-        lambda f, c: geometry.lv_volume(s_mm, f, c), anatomy.target_ef, 0.6
-    )
-    geometry.rv_descent = float(np.clip(anatomy.rv_target_ef / 0.6, 0.3, 1.2) * rng.uniform(8, 14))
-    geometry.rv_shortening = _solve(
-        lambda f, c: geometry.rv_volume(s_mm, f, c), anatomy.rv_target_ef, 0.8
-    )
-
+    # MINF: the remote wall moves like a normal LV with the drawn EF; the akinetic territory
+    # then lowers the global EF according to its size
+    geometry.infarct_active = False
     phase = np.arange(n_frames) / n_frames
     f = ejection_state(phase, timing, anatomy.early_filling)
-    labels, papillary, rv_wall, fat = _rasterise(geometry, axes, s_mm, f, matrix, dxy, jitter, tilt, rng)
+    f_es = float(f.max())
+    geometry.radial_shortening = _solve(lambda f, c: geometry.lv_volume(s_mm, f, c), anatomy.target_ef, 0.6, f_es)
+    geometry.infarct_active = True
+    geometry.rv_descent = float(np.clip(anatomy.rv_target_ef / 0.6, 0.3, 1.2) * rng.uniform(8, 14))
+    geometry.rv_shortening = _solve(
+        lambda f, c: geometry.rv_volume(s_mm, f, c), anatomy.rv_target_ef, 0.8, f_es
+    )
+
+    # Centre the heart box in the field of view, jittered up to 4 mm where it still fits. A
+    # heart larger than the field of view (rare: big DCM/RV at the finest spacing) is
+    # shrunk in-plane to fit; its truth is counted from the masks all the same.
+    box = geometry.extent_mm(axes, s_mm, tilt)
+    size = np.array([box[1] - box[0], box[3] - box[2]])
+    usable = (matrix - 4) * dxy
+    in_plane_scale = float(min(1.0, usable / size.max()))
+    slack = (usable - size * in_plane_scale) / 2
+    centre = -np.array([box[0] + box[1], box[2] + box[3]]) / 2 * in_plane_scale + jitter * np.clip(slack, 0.0, 4.0)
+
+    labels, papillary, rv_wall, fat, aorta = _rasterise(
+        geometry, axes, s_mm, f, matrix, dxy, centre, tilt * in_plane_scale, in_plane_scale, rng
+    )
 
     spacing = (float(dz), float(dxy), float(dxy))
-    image = _render(labels, papillary, rv_wall, fat, axes, spacing, rng)
+    image = _render(labels, papillary, rv_wall, fat, aorta, axes, spacing, rng)
 
     cavity_counts = (labels == CINE_LABELS["lv_cavity"]).sum(axis=(1, 2, 3))
     es_index = int(np.argmin(cavity_counts))
@@ -388,7 +442,7 @@ def simulate_cine(
         "simulated": True,
         "notice": SIMULATED_NOTICE,
         "group": group,
-        "heart_rate_bpm": round(float(heart_rate), 2),
+        "heart_rate_bpm": float(heart_rate),
         "slice_order": "base_to_apex",
         "truth": cine_truth(segmentations, 0, es_index, spacing),
         "anatomy": {
@@ -396,6 +450,7 @@ def simulate_cine(
             "anterior_direction_yx": axes.anterior_yx,
             "infarct_territory": None if anatomy.territory is None else anatomy.territory.as_dict(),
             "es_phase_fraction": timing.es_phase,
+            "in_plane_scale": in_plane_scale,
         },
     }
     return CineCMR(
@@ -413,17 +468,18 @@ def simulate_cine(
     )
 
 
-def _rasterise(geometry, axes, s_mm, f, matrix, dxy, jitter, tilt, rng):
-    """Label masks (t, z, y, x) plus image-only structures: papillary muscles, RV wall, fat."""
+def _rasterise(geometry, axes, s_mm, f, matrix, dxy, centre, tilt, scale, rng):
+    """Label masks (t, z, y, x) plus image-only structures: papillary muscles, RV wall, fat, aorta.
+
+    ``scale`` < 1 shrinks the anatomy in-plane (pixels cover ``dxy / scale`` mm of anatomy).
+    """
     a = geometry.a
     n_t, n_z = f.size, s_mm.size
     coords = (np.arange(matrix) - (matrix - 1) / 2) * dxy
-    # centre the LV+RV box in the field of view: the RV adds width on the septal side
-    shift = -(a.rv_thickness_mm + 4.0) / 2
-    centre_y = jitter[0] + shift * axes.septal_yx[0] + tilt[0] * (s_mm - s_mm.mean())
-    centre_x = jitter[1] + shift * axes.septal_yx[1] + tilt[1] * (s_mm - s_mm.mean())
-    dy = coords[None, :, None] - centre_y[:, None, None]
-    dx = coords[None, None, :] - centre_x[:, None, None]
+    centre_y = centre[0] + tilt[0] * (s_mm - s_mm.mean())
+    centre_x = centre[1] + tilt[1] * (s_mm - s_mm.mean())
+    dy = (coords[None, :, None] - centre_y[:, None, None]) / scale
+    dx = (coords[None, None, :] - centre_x[:, None, None]) / scale
     xi, eta = axes.components(dy, dx)
     r = np.hypot(dy, dx)[None]
     theta = aha_angle(xi, eta)[None]
@@ -443,8 +499,7 @@ def _rasterise(geometry, axes, s_mm, f, matrix, dxy, jitter, tilt, rng):
     rv &= ~lv
     rv_wall &= ~lv
 
-    labels = np.zeros(r.shape[:1] + xi.shape, dtype=np.uint8) if r.shape[0] == n_t else np.zeros((n_t,) + xi.shape, np.uint8)
-    labels = np.broadcast_to(labels, (n_t, n_z, matrix, matrix)).copy()
+    labels = np.zeros((n_t, n_z, matrix, matrix), dtype=np.uint8)
     labels[np.broadcast_to(rv, labels.shape)] = CINE_LABELS["rv_cavity"]
     labels[np.broadcast_to(myocardium, labels.shape)] = CINE_LABELS["lv_myocardium"]
     labels[np.broadcast_to(cavity, labels.shape)] = CINE_LABELS["lv_cavity"]
@@ -461,23 +516,27 @@ def _rasterise(geometry, axes, s_mm, f, matrix, dxy, jitter, tilt, rng):
     # epicardial fat in patches outside the LV and RV walls
     fat_width = np.clip(2.0 + 2.5 * angular_noise(theta, rng), 0, 6.0)
     fat = (r >= shell.epi_radius_mm) & (r < shell.epi_radius_mm + fat_width) & ~lv & ~rv & ~rv_wall
-    fat &= shell.u >= 0
-    return labels, papillary, np.broadcast_to(rv_wall, labels.shape), np.broadcast_to(fat, labels.shape)
+    fat &= shell.epi_radius_mm > 0
+
+    # descending aorta: a bright disc behind the LV that is not heart (a classic false positive)
+    angle = np.radians(rng.uniform(-170, -135))
+    ay, ax = axes.offset(np.array(angle), a.endo_eq_mm + a.wall_mm + rng.uniform(14, 22))
+    aorta = ((dy - ay) ** 2 + (dx - ax) ** 2 < rng.uniform(8, 12) ** 2)[None] & (labels == 0) & ~rv_wall
+    return labels, papillary, np.broadcast_to(rv_wall, labels.shape), np.broadcast_to(fat, labels.shape), aorta
 
 
-def _render(labels, papillary, rv_wall, fat, axes, spacing, rng) -> np.ndarray:
+def _render(labels, papillary, rv_wall, fat, aorta, axes, spacing, rng) -> np.ndarray:
     """bSSFP-like image: bright blood, dark myocardium, textured surroundings, bias, blur, noise."""
     u = rng.uniform
     blood, myo, fat_level = 1.0, u(0.18, 0.32), u(0.7, 0.95)
-    lung_level, soft_level = u(0.02, 0.08), u(0.3, 0.5)
     shape_zyx = labels.shape[1:]
     bg = tissue_background(shape_zyx, spacing, axes, rng)
-    background = np.where(bg.lung, lung_level, np.where(bg.fat, fat_level, soft_level * (1 + 0.15 * bg.texture)))
+    background = bg.compose(lung=u(0.02, 0.08), liver=u(0.2, 0.35), fat=fat_level, soft=u(0.3, 0.5), texture_gain=0.15)
     image = np.broadcast_to(background, labels.shape).astype(np.float32)
     image = np.where(fat, np.float32(fat_level), image)
     image = np.where((labels == CINE_LABELS["lv_myocardium"]) | rv_wall | papillary, np.float32(myo), image)
     blood_map = blood * (1 + 0.04 * bg.texture)  # slow-flow inhomogeneity
-    is_blood = ((labels == CINE_LABELS["lv_cavity"]) & ~papillary) | (labels == CINE_LABELS["rv_cavity"])
+    is_blood = ((labels == CINE_LABELS["lv_cavity"]) & ~papillary) | (labels == CINE_LABELS["rv_cavity"]) | aorta
     image = np.where(is_blood, np.broadcast_to(blood_map, labels.shape).astype(np.float32), image)
     image = image * bias_field(shape_zyx, rng, u(0.1, 0.3)).astype(np.float32)
     sigma = u(0.5, 0.8)

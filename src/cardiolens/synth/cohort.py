@@ -73,6 +73,13 @@ def _demographics(rng: np.random.Generator) -> dict[str, Any]:
     }
 
 
+def _myocardial_mean(map_truth: dict[str, Any]) -> float:
+    """Mean map value over the whole myocardium (normal and abnormal regions by voxel share)."""
+    fraction = float(map_truth["abnormal_fraction"])
+    parts = [(map_truth["mean_by_region"]["normal_myocardium"], 1 - fraction), (map_truth["mean_by_region"]["abnormal_myocardium"], fraction)]
+    return float(sum(mean * share for mean, share in parts if mean is not None))
+
+
 def simulate_subject(index: int, seed: int = 0) -> SyntheticStudy:
     """Simulate subject number ``index`` (0-based) of the cohort with ``seed``."""
     rng = np.random.default_rng([seed, index])
@@ -82,7 +89,7 @@ def simulate_subject(index: int, seed: int = 0) -> SyntheticStudy:
     attrs: dict[str, Any] = {"subject_id": sid, "cine_group": group, "scar_pattern": scar_pattern}
     attrs.update(_demographics(rng))
 
-    cine = simulate_cine(group, rng, sid)
+    cine = simulate_cine(group, rng, sid, matrix=96, n_slices=10)  # adult-sized LV at 1.3-2 mm pixels
     patterns, probs = LGE_PATTERN_BY_GROUP[group]
     lge_pattern = str(rng.choice(patterns, p=probs))
     target = None if lge_pattern == "none" else float(rng.uniform(3, 40 if group == "HCM" else 30))
@@ -93,8 +100,8 @@ def simulate_subject(index: int, seed: int = 0) -> SyntheticStudy:
     truth = cine.metadata.get("truth", {})
     lv_mass_g = float(truth["lv_mass_g"])
     pct_lge = float(lge.metadata.get("truth", {}).get("pct_lge", 0.0))
-    native_t1_ms = float(rng.normal(950, 21) + 4.0 * pct_lge + (60 if scar_pattern == "oedema" else 0))
-    t2_ms = float(rng.normal(50, 4) + (10 if scar_pattern == "oedema" else 0))
+    native_t1_ms = _myocardial_mean(maps["t1"].metadata["truth"])
+    t2_ms = _myocardial_mean(maps["t2"].metadata["truth"])
     ecv_pct = float(rng.normal(25.6, 3) + 0.25 * pct_lge)
     tissue = {
         "lge": lge_pattern != "none",
@@ -102,7 +109,7 @@ def simulate_subject(index: int, seed: int = 0) -> SyntheticStudy:
         "t2": t2_ms > T2_UPPER_MS,
         "ecv": ecv_pct > ECV_UPPER_PCT,
     }
-    echo = simulate_echo(rng, sid, wma=wma, tissue_abnormal=tissue)
+    echo = simulate_echo(rng, sid, wma=wma, tissue_abnormal=tissue, n_frames=64)  # >= one full cycle at 55 bpm
     ecg = simulate_ecg(rng, lv_mass_g=lv_mass_g, sex=attrs["sex"], age_years=attrs["age_years"], subject_id=sid)
     outcomes = simulate_outcomes(
         rng, np.array([lv_mass_g]), np.array([attrs["age_years"]]), np.array([attrs["sex"]])

@@ -150,7 +150,10 @@ def _beat_lobes(
     )
     heart_rotation = _rotation(rng, 0.25)  # axis/position differences between people
 
-    centres, sds, vectors, kinds = [], [], [], []
+    centres: list[float] = []
+    sds: list[float] = []
+    vectors: list[np.ndarray] = []
+    kinds: list[int] = []
     pr_s = float(np.clip(rng.normal(0.155, 0.018), 0.12, 0.21))
     p_s = float(np.clip(rng.normal(0.100, 0.010), 0.08, min(0.12, pr_s - 0.01)))
     p_amp = float(rng.uniform(0.7, 1.3))
@@ -163,21 +166,19 @@ def _beat_lobes(
         vectors.append(amp * p_amp * _jitter_direction(rng, direction, 0.15))
         kinds.append(0)
 
-    free_wall_dir = None
-    for _name, centre, sd, direction, amp, full_gain in _QRS_LOBES:
+    qrs_directions: dict[str, np.ndarray] = {}
+    for name, centre, sd, direction, amp, full_gain in _QRS_LOBES:
         lobe_gain = gain if full_gain else gain**0.5
-        unit = _jitter_direction(rng, direction, 0.18)
-        if _name == "free_wall":
-            free_wall_dir = unit
+        qrs_directions[name] = _jitter_direction(rng, direction, 0.18)
         centres.append(centre * qrs_s)
         sds.append(sd * qrs_s)
-        vectors.append(amp * lobe_gain * float(rng.uniform(0.85, 1.15)) * unit)
+        vectors.append(amp * lobe_gain * float(rng.uniform(0.85, 1.15)) * qrs_directions[name])
         kinds.append(1)
 
     # Strain: heavy hearts turn the T vector away from the main QRS force.
     strain = float(np.clip((lv_mass_g - 220.0) / 150.0, 0.0, 0.7))
     t_dir = _jitter_direction(rng, (0.75, 0.45, -0.45), 0.15)
-    t_dir = _unit((1 - strain) * t_dir - strain * free_wall_dir)
+    t_dir = _unit((1 - strain) * t_dir - strain * qrs_directions["free_wall"])
     t_amp = float(rng.uniform(0.30, 0.45)) * (1.0 if male else 0.85) * (1 - 0.5 * strain)
     qtc_s = float(np.clip(rng.normal(0.405 if male else 0.415, 0.018), 0.36, 0.47))
     # T lobes placed for RR = 1 s (QT = QTc); scaled per beat by sqrt(RR).
@@ -188,8 +189,13 @@ def _beat_lobes(
         kinds.append(2)
 
     vectors_mv = np.asarray(vectors) @ heart_rotation.T
-    params = {"qrs_duration_ms": qrs_s * 1000.0, "qtc_ms": qtc_s * 1000.0, "pr_ms": pr_s * 1000.0,
-              "qrs_gain": gain, "habitus": habitus}
+    params = {
+        "qrs_duration_ms": qrs_s * 1000.0,
+        "qtc_ms": qtc_s * 1000.0,
+        "pr_ms": pr_s * 1000.0,
+        "qrs_gain": gain,
+        "habitus": habitus,
+    }
     return params, np.asarray(centres), np.asarray(sds), vectors_mv, np.asarray(kinds)
 
 
@@ -209,12 +215,16 @@ def _render(
     centre = np.where(is_t, centres_s * qt_scale, centres_s) + onsets_s[:, None]  # (beats, lobes)
     sd = np.where(is_t, sds_s * qt_scale, sds_s) * np.ones_like(centre)
     amp = np.where(kinds == 1, beat_scale[:, None], 1.0) * np.ones_like(centre)
-    # Only samples within 5 sd of a lobe matter; a dense (samples x lobes) product stays small.
-    z = (t_s[:, None] - centre.reshape(1, -1)) / sd.reshape(1, -1)
-    weights = np.exp(-0.5 * np.minimum(z * z, 50.0)) * amp.reshape(1, -1)
-    weights[np.abs(z) > 7.0] = 0.0
-    lobe_vectors = np.broadcast_to(vectors_mv, (len(onsets_s), *vectors_mv.shape)).reshape(-1, 3)
-    return weights @ lobe_vectors
+    dipole = np.zeros((t_s.size, 3))
+    # Each beat only touches samples within 6 sd of its lobes: render it on that window.
+    starts = np.searchsorted(t_s, (centre - 6 * sd).min(axis=1))
+    stops = np.searchsorted(t_s, (centre + 6 * sd).max(axis=1))
+    for b, (start, stop) in enumerate(zip(starts, stops)):
+        if stop <= start:
+            continue
+        z = (t_s[start:stop, None] - centre[b]) / sd[b]
+        dipole[start:stop] += (np.exp(-0.5 * z * z) * amp[b]) @ vectors_mv
+    return dipole
 
 
 def _template_truth(
@@ -300,7 +310,9 @@ def simulate_ecg(
         subject_id: stored on the ECG.
         fs_hz: sampling frequency in Hz.
         duration_s: record length in s.
-        heart_rate_bpm: mean heart rate; drawn from N(70, 10) clipped to 50-100 bpm when None.
+        heart_rate_bpm: mean heart rate in bpm that the RR series varies around (+-4 %
+            respiratory sinus arrhythmia, 2 % jitter); drawn from N(70, 10) clipped
+            to 50-100 bpm when None.
         noise: add baseline wander (0.1-0.5 Hz), mains (50/60 Hz) and EMG noise.
             The same random numbers are drawn either way, so ``noise=False``
             with the same seed gives the clean version of the noisy ECG.
@@ -347,7 +359,8 @@ def simulate_ecg(
 
     n_samples = int(round(duration_s * fs_hz))
     t_s = np.arange(n_samples) / fs_hz
-    dipole = _render(t_s, onsets, rr, beat_scale, centres, sds, vectors, kinds)
+    preceding_rr = np.concatenate([rr[:1], rr[:-1]])  # QT follows the RR interval before the beat
+    dipole = _render(t_s, onsets, preceding_rr, beat_scale, centres, sds, vectors, kinds)
     signal = _leads_from_dipole(dipole)
     electrode_noise, line_hz = _electrode_noise(rng, t_s, fs_hz)
     if noise:

@@ -14,9 +14,11 @@ Method
    excursion ``e_global * m_segment``; the base descends towards the apex
    (long-axis shortening) and the wall thickens as the endocardium moves in.
    ``e_global`` is solved from the drawn EF (single-plane area-length volumes
-   of a uniformly contracting cavity); ``m_segment`` (apical, septal, lateral)
-   varies +-8 % between people, and a wall-motion abnormality (WMA) removes
-   50-75 % (hypokinetic) or 90-100 % (akinetic) of one segment's excursion.
+   of a uniformly contracting cavity); ``m_segment`` varies +-8 % between
+   people, and a wall-motion abnormality (WMA) removes 50-75 % (hypokinetic)
+   or 90-100 % (akinetic) of one segment's excursion. Segments: "apical" = the
+   apical cap and both walls up to 30 % of the cavity length (blending out by
+   50 %), "septal" / "lateral" = the rest of the septal / lateral wall.
 3. Image formation: echogenicity map (pericardium > myocardium > tissue >
    blood) * depth attenuation, complex Gaussian scatterers that decorrelate
    slowly over time (AR(1), i.e. temporally correlated multiplicative speckle),
@@ -60,18 +62,24 @@ TISSUE_ECHO_WEIGHTS: Final[dict[str, float]] = {"lge": 1.0, "t1": 0.6, "t2": -0.
 
 # Structure labels and their echogenicity (backscattered power, myocardium = 0.6).
 _TISSUE, _PERICARDIUM, _ATRIAL_WALL, _BLOOD, _RV_WALL, _MYOCARDIUM, _VALVE = range(7)
-_LABEL_ECHO: Final[np.ndarray] = np.array([0.06, 1.0, 0.4, 0.002, 0.5, 0.6, 0.7], dtype=np.float32)
+_LABEL_ECHO: Final[np.ndarray] = np.array([0.04, 1.0, 0.4, 0.001, 0.5, 0.6, 0.7], dtype=np.float32)
 _PEAK_WIDTH_Q = 0.7  # the cavity is widest at 70 % of its length
 _LONG_FRACTION = 0.5  # long-axis shortening is half the radial shortening
 _APEX_TRAVEL_MM = 14.0  # apex tip travel (mm) per unit radial excursion fraction
 
 
 def _profile(q: np.ndarray) -> np.ndarray:
-    """Half-width profile along the long axis (0 at the apex, 1 at the widest, 0.85 at the base)."""
-    qc = np.clip(q, 0.0, 1.0)
-    apical = np.sqrt(np.clip(1.0 - (1.0 - qc / _PEAK_WIDTH_Q) ** 2, 0.0, 1.0))
-    basal = 1.0 - 0.15 * ((qc - _PEAK_WIDTH_Q) / (1.0 - _PEAK_WIDTH_Q)) ** 2
-    return np.where(qc < _PEAK_WIDTH_Q, apical, basal)
+    """Half-width profile along the long axis (0 at the apex, 1 at the widest, 0.85 at the base).
+
+    Apical part: an ellipse quadrant, sqrt(x (2 - x)) with x = q / 0.7; basal part: a
+    gentle parabola narrowing to the annulus. Computed in the dtype of ``q``.
+    """
+    qc = np.minimum(np.maximum(q, 0.0), 1.0)
+    x = qc * (1.0 / _PEAK_WIDTH_Q)
+    apical = np.sqrt(x * (2.0 - x))
+    y = (qc - _PEAK_WIDTH_Q) * (1.0 / (1.0 - _PEAK_WIDTH_Q))
+    basal = 1.0 - 0.15 * y * y
+    return np.where(x < 1.0, apical, basal)
 
 
 def _contraction(phase: np.ndarray, systole: float) -> np.ndarray:
@@ -96,15 +104,16 @@ def _valve_open(phase: np.ndarray, systole: float) -> np.ndarray:
 
 
 def _smoothstep(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    s = np.clip((x - lo) / (hi - lo), 0.0, 1.0)
-    return s * s * (3 - 2 * s)
+    t = np.minimum(np.maximum((x - lo) * (1.0 / (hi - lo)), 0.0), 1.0)
+    return t * t * (3.0 - 2.0 * t)
 
 
 def _segment_multiplier(q: np.ndarray, lateral_side: np.ndarray, m: dict[str, float]) -> np.ndarray:
     """Excursion multiplier at long-axis position q: apical near the apex, else septal/lateral."""
-    apical_weight = 1.0 - _smoothstep(q, 0.25, 0.45)
-    side = np.where(lateral_side, m["lateral"], m["septal"])
-    return apical_weight * m["apical"] + (1.0 - apical_weight) * side
+    dtype = q.dtype.type
+    apical_weight = 1.0 - _smoothstep(q, 0.3, 0.5)
+    side = np.where(lateral_side, dtype(m["lateral"]), dtype(m["septal"]))
+    return apical_weight * dtype(m["apical"]) + (1.0 - apical_weight) * side
 
 
 def _area_length_volume_ml(area_mm2: float, length_mm: float) -> float:
@@ -195,6 +204,15 @@ def _check_inputs(
     return {k: bool(v) for k, v in tissue.items()}
 
 
+@dataclass(frozen=True)
+class _Motion:
+    c: np.ndarray  # contraction per frame, (t,): 0 at ED, 1 at ES
+    valve: np.ndarray  # atrioventricular valve opening per frame, (t,)
+    e_global: float  # radial excursion fraction of a normal segment
+    e_long: float  # long-axis shortening fraction
+    multipliers: dict[str, float]  # excursion multiplier per segment (WMA included)
+
+
 def simulate_echo(
     rng: np.random.Generator,
     subject_id: str = "",
@@ -247,7 +265,7 @@ def simulate_echo(
     systole = float(np.clip(0.32 / rr_s, 0.3, 0.5))  # systole lasts ~320 ms whatever the rate
     phase = p["phase0"] + t_s / rr_s
     motion = _Motion(
-        c=_contraction(phase, systole).astype(np.float32)[:, None, None],
+        c=_contraction(phase, systole).astype(np.float32),
         valve=_valve_open(phase, systole).astype(np.float32),
         e_global=e_global,
         e_long=e_long,
@@ -258,14 +276,24 @@ def simulate_echo(
     grid = (np.arange(matrix, dtype=np.float32) + 0.5) * np.float32(s)
     py, px = np.meshgrid(grid, grid, indexing="ij")
     probe_x, probe_y = matrix * s / 2 + p["probe_shift_mm"], -s
-    labels = _label_frames(p, motion, px, py, probe_x + p["apex_shift_mm"], p["apex_depth_mm"])
+    dx_mm, dy_mm = px - np.float32(probe_x), py - np.float32(probe_y)
+    sector = (np.hypot(dx_mm, dy_mm) <= 0.97 * p["field_of_view_mm"]) & (
+        np.abs(np.arctan2(dx_mm, dy_mm)) <= p["half_angle_rad"]
+    )
+    # Anatomy is only worked out inside the fan; outside it the image is black anyway.
+    inside = np.flatnonzero(sector)
+    labels = np.full((n_frames, matrix * matrix), _TISSUE, dtype=np.uint8)
+    labels[:, inside] = _label_frames(
+        p, motion, px.ravel()[inside], py.ravel()[inside], probe_x + p["apex_shift_mm"], p["apex_depth_mm"]
+    )
+    labels = labels.reshape(n_frames, matrix, matrix)
 
     echo = _LABEL_ECHO[labels]
     echo = np.where(labels == _TISSUE, _LABEL_ECHO[_TISSUE] * (1.0 + 0.4 * texture), echo)
     myocardium = _myocardium_echo(tissue, tissue_effect, texture)
     if myocardium is not None:
         echo = np.where(labels == _MYOCARDIUM, myocardium, echo)
-    frames = _form_image(rng, echo, px - probe_x, py - probe_y, p)
+    frames = _form_image(rng, echo, np.hypot(dx_mm, dy_mm), sector, p)
 
     truth = _truth(p, motion, systole, rr_s, t_s)
     metadata: dict[str, Any] = {
@@ -289,22 +317,13 @@ def simulate_echo(
     )
 
 
-@dataclass(frozen=True)
-class _Motion:
-    c: np.ndarray  # contraction per frame, (t, 1, 1): 0 at ED, 1 at ES
-    valve: np.ndarray  # atrioventricular valve opening per frame, (t,)
-    e_global: float  # radial excursion fraction of a normal segment
-    e_long: float  # long-axis shortening fraction
-    multipliers: dict[str, float]  # excursion multiplier per segment (WMA included)
-
-
 def _label_frames(
-    p: dict[str, Any], motion: _Motion, px: np.ndarray, py: np.ndarray, apex_x: float, apex_y: float
+    p: dict[str, Any], motion: _Motion, x_mm: np.ndarray, y_mm: np.ndarray, apex_x: float, apex_y: float
 ) -> np.ndarray:
-    """Structure label per pixel and frame (t, y, x), painted back to front."""
-    c, e, m = motion.c, motion.e_global, motion.multipliers
+    """Structure label per frame of the pixels at (x_mm, y_mm) (1-D): shape (t, n), painted back to front."""
+    c, e, m = motion.c[:, None], motion.e_global, motion.multipliers
     sin_t, cos_t = np.float32(np.sin(p["tilt_rad"])), np.float32(np.cos(p["tilt_rad"]))
-    rel_x, rel_y = px - np.float32(apex_x), py - np.float32(apex_y)
+    rel_x, rel_y = x_mm - np.float32(apex_x), y_mm - np.float32(apex_y)
     u = (rel_x * sin_t + rel_y * cos_t)[None]  # along the long axis, mm from the epicardial apex
     v = (rel_x * cos_t - rel_y * sin_t)[None]  # across it, mm (> 0 lateral wall)
     lateral = v > 0
@@ -348,7 +367,7 @@ def _label_frames(
     labels[rv_zone & (rv_depth <= rv_width)] = _BLOOD
     labels[epi] = _MYOCARDIUM
     labels[cavity] = _BLOOD
-    leaflets = _leaflet_mask(p, motion, u[0], v[0], lb[:, 0, 0], lb0)
+    leaflets = _leaflet_mask(p, motion, u[0], v[0], lb[:, 0], lb0)
     labels[leaflets] = _VALVE
     return labels
 
@@ -359,7 +378,7 @@ def _leaflet_mask(
     """Mitral and tricuspid leaflets, 1.8 mm thick: closed they span the orifice (bowed to the
     atrium), open they swing towards the apex. Only pixels near the valve plane are tested."""
     w0, wall, rv_w = p["lv_half_width_mm"], p["wall_mm"], p["rv_width_mm"]
-    mitral_half = w0 * 0.85 * (1.0 - 0.5 * motion.e_global * motion.c[:, 0, 0])
+    mitral_half = w0 * 0.85 * (1.0 - 0.5 * motion.e_global * motion.c)
     tricuspid_half = np.full_like(mitral_half, 0.5 * rv_w)
     near = (u > lb0 * (1.0 - motion.e_long) - w0 - 2.0) & (u < lb0 + 0.3 * w0 + 2.0)
     near &= (v > -(w0 + wall + rv_w) - 2.0) & (v < w0 + 2.0)
@@ -389,15 +408,13 @@ def _myocardium_echo(tissue: dict[str, bool], tissue_effect: float, texture: np.
 
 
 def _form_image(
-    rng: np.random.Generator, echo: np.ndarray, dx_mm: np.ndarray, dy_mm: np.ndarray, p: dict[str, Any]
+    rng: np.random.Generator, echo: np.ndarray, r_mm: np.ndarray, sector: np.ndarray, p: dict[str, Any]
 ) -> np.ndarray:
     """Speckle, PSF, noise, gain, log compression and the sector mask -> uint8 frames.
 
-    ``dx_mm``/``dy_mm``: pixel position relative to the probe (the fan's apex).
+    ``r_mm``: distance of each pixel from the probe (the fan's apex); ``sector``: the fan.
     """
     n_frames, rows, cols = echo.shape
-    r_mm = np.hypot(dx_mm, dy_mm)
-    sector = (r_mm <= 0.97 * p["field_of_view_mm"]) & (np.abs(np.arctan2(dx_mm, dy_mm)) <= p["half_angle_rad"])
     # Chest-wall clutter near the probe, and imperfect depth-gain compensation.
     depth_gain = (np.exp(-p["attenuation"] * r_mm / 100.0)).astype(np.float32)
     echo = (echo + np.float32(0.5) * np.exp(-r_mm / np.float32(6.0))) * depth_gain

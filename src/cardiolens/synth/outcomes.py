@@ -12,14 +12,14 @@ cumulative 5-year risk in :data:`BASELINE_5Y_RISK`. The true hazard ratios
 ``exp(b)`` are :data:`HR_PER_SD_MASS` (per 35 g of LV mass),
 :data:`HR_PER_10Y_AGE` (per decade) and :data:`HR_MALE` (male vs female):
 
-=======  ==============  ===========  ====  ============
+=======  ===============  ===========  ====  ============
 outcome  HR per 35 g LVM  HR per 10 y  male  5-y risk ref
-=======  ==============  ===========  ====  ============
-af       1.35            1.90         1.50  0.10
-mi       1.20            1.50         2.00  0.06
-hf       1.80            1.80         1.40  0.08
-va       1.50            1.30         1.80  0.04
-=======  ==============  ===========  ====  ============
+=======  ===============  ===========  ====  ============
+af       1.35             1.90         1.50  0.10
+mi       1.20             1.50         2.00  0.06
+hf       1.80             1.80         1.40  0.08
+va       1.50             1.30         1.80  0.04
+=======  ===============  ===========  ====  ============
 
 A Cox model on (lv_mass_g / 35 g, age / 10 y, male) estimates these
 directly; fitted on sample-standardised mass it estimates

@@ -47,7 +47,9 @@ REFERENCE_MATRIX: Final[int] = 96
 def check_rng(rng: object) -> np.random.Generator:
     """Return ``rng`` if it is a numpy Generator, else raise :class:`UsageError`."""
     if not isinstance(rng, np.random.Generator):
-        raise UsageError(f"rng must be a numpy.random.Generator (np.random.default_rng(seed)), got {type(rng).__name__}")
+        raise UsageError(
+            f"rng must be a numpy.random.Generator (np.random.default_rng(seed)), got {type(rng).__name__}"
+        )
     return rng
 
 
@@ -263,12 +265,14 @@ def rv_crescent(
 
     The RV outline is an ellipse centred ``offset_fraction * septal_epi_mm``
     towards the septum; along the septal direction it reaches ``thickness_mm``
-    beyond the septal epicardium. The caller removes the LV from both masks.
+    beyond the septal epicardium, across it it spans
+    ``perp_scale * septal_epi_mm + 0.3 * thickness_mm`` either side (which sets
+    where the horns end). The caller removes the LV from both masks.
     """
     present = thickness_mm > 0.5
     centre = offset_fraction * septal_epi_mm
     a_par = np.maximum(septal_epi_mm + thickness_mm - centre, 1e-3)
-    a_perp = np.maximum(perp_scale * (septal_epi_mm + 0.5 * thickness_mm), 1e-3)
+    a_perp = np.maximum(perp_scale * septal_epi_mm + 0.3 * thickness_mm, 1e-3)
     rho = np.sqrt(((xi - centre) / a_par) ** 2 + (eta / a_perp) ** 2)
     cavity = present & (rho < 1.0)
     wall = present & ~cavity & (rho < 1.0 + free_wall_mm / np.minimum(a_par, a_perp))
@@ -334,7 +338,7 @@ def select_top(score: np.ndarray, eligible: np.ndarray, n_voxels: int) -> np.nda
 
 def smooth_field(shape: tuple[int, ...], sigma_vox: tuple[float, ...], rng: np.random.Generator) -> np.ndarray:
     """Gaussian-smoothed white noise, rescaled to zero mean and unit SD."""
-    field = ndimage.gaussian_filter(rng.standard_normal(shape), sigma_vox, mode="wrap")
+    field = ndimage.gaussian_filter(rng.standard_normal(shape), sigma_vox, mode="wrap", truncate=3.0)
     return (field - field.mean()) / max(float(field.std()), 1e-12)
 
 
@@ -350,17 +354,24 @@ def bias_field(shape_zyx: tuple[int, int, int], rng: np.random.Generator, amplit
 
 def rician(image: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
     """Magnitude of the image plus complex Gaussian noise (SD ``sigma`` per channel)."""
-    real = image + sigma * rng.standard_normal(image.shape)
-    imag = sigma * rng.standard_normal(image.shape)
+    dtype = np.float32 if image.dtype == np.float32 else np.float64
+    real = image + np.asarray(sigma, dtype) * rng.standard_normal(image.shape, dtype=dtype)
+    imag = np.asarray(sigma, dtype) * rng.standard_normal(image.shape, dtype=dtype)
     return np.hypot(real, imag)
 
 
 class Background(NamedTuple):
-    """Tissue outside the heart: lung and fat masks and a soft-tissue texture (z, y, x)."""
+    """Tissue outside the heart (z, y, x): lung, liver and fat masks and a soft-tissue texture."""
 
     lung: np.ndarray
+    liver: np.ndarray
     fat: np.ndarray
     texture: np.ndarray
+
+    def compose(self, lung: float, liver: float, fat: float, soft: float, texture_gain: float) -> np.ndarray:
+        """One modality's values: lung and fat flat, liver and soft tissue textured."""
+        textured = np.where(self.liver, liver, soft) * (1 + texture_gain * self.texture)
+        return np.where(self.lung, lung, np.where(self.fat, fat, textured))
 
 
 def tissue_background(
@@ -369,24 +380,31 @@ def tissue_background(
     axes: HeartAxes,
     rng: np.random.Generator,
 ) -> Background:
-    """Lung (lateral and anterior of the heart), fat patches and textured soft tissue.
+    """Lung (lateral and anterior of the heart), liver (inferior, towards the apex), fat, soft tissue.
 
-    The lung fraction, fat fraction and texture are drawn per subject; they are
-    nuisance and carry no class information.
+    The fractions and the texture are drawn per subject; they are nuisance and
+    carry no class information.
     """
     nz, ny, nx = shape_zyx
-    sigma = tuple(max(s_mm / sp, 0.3) for s_mm, sp in zip((12.0, 10.0, 10.0), spacing_zyx_mm))
+
+    def sigma(mm: float) -> tuple[float, ...]:
+        return tuple(max(mm / sp, 0.3) for sp in spacing_zyx_mm)
+
     yy = (np.arange(ny) - (ny - 1) / 2) / (ny / 2)
     xx = (np.arange(nx) - (nx - 1) / 2) / (nx / 2)
     xi, eta = axes.components(yy[:, None], xx[None, :])
-    # lungs lie lateral (away from the RV) and anterior of the heart
-    trend = -1.2 * xi + 0.6 * eta + rng.uniform(-0.3, 0.3)
-    lung_score = smooth_field(shape_zyx, sigma, rng) + 2.0 * trend[None]
-    lung = lung_score > np.quantile(lung_score, 1.0 - rng.uniform(0.15, 0.35))
-    fat_score = smooth_field(shape_zyx, tuple(s / 2 for s in sigma), rng)
-    fat = (fat_score > np.quantile(fat_score, 1.0 - rng.uniform(0.05, 0.12))) & ~lung
-    texture = smooth_field(shape_zyx, tuple(s / 3 for s in sigma), rng)
-    return Background(lung, fat, texture)
+    # lungs: large regions lateral (away from the RV) and anterior of the heart
+    trend = -1.5 * xi + 0.7 * eta + rng.uniform(-0.3, 0.3)
+    lung_score = smooth_field(shape_zyx, sigma(18.0), rng) + 2.5 * trend[None]
+    lung = lung_score > np.quantile(lung_score, 1.0 - rng.uniform(0.12, 0.3))
+    # liver: below the inferior wall, more of it in apical slices
+    apical = np.linspace(0.0, 1.0, nz)[:, None, None]
+    liver_score = 0.6 * smooth_field(shape_zyx, sigma(15.0), rng) - 2.5 * eta[None] + 1.2 * apical
+    liver = (liver_score > np.quantile(liver_score, 1.0 - rng.uniform(0.06, 0.18))) & ~lung
+    fat_score = smooth_field(shape_zyx, sigma(6.0), rng)
+    fat = (fat_score > np.quantile(fat_score, 1.0 - rng.uniform(0.02, 0.06))) & ~lung & ~liver
+    texture = 0.7 * smooth_field(shape_zyx, sigma(2.5), rng) + 0.7 * smooth_field(shape_zyx, sigma(8.0), rng)
+    return Background(lung, liver, fat, texture)
 
 
 # --- geometry in patient space -----------------------------------------------------------
@@ -395,21 +413,24 @@ def tissue_background(
 def sax_affine(
     spacing_zyx_mm: tuple[float, float, float], shape_zyx: tuple[int, int, int], axes: HeartAxes
 ) -> np.ndarray:
-    """Voxel (x, y, z, 1) -> RAS+ mm affine of an oblique short-axis stack.
+    """Voxel (x, y, z, 1) -> RAS+ mm affine of an oblique short-axis stack (indicative).
 
-    The long axis (slice direction, base to apex) points left, anterior and
-    inferior; the in-plane axes follow the heart's septal/anterior directions
-    as drawn in the image, so the anatomy is consistent in patient space. The
-    FOV centre of the first slice sits at the RAS origin.
+    The slice direction (base to apex) points left, anterior and inferior and
+    the in-plane axes follow the heart's septal direction as drawn in the
+    image. The affine is kept right-handed (slice direction = column x row
+    direction), the order DICOM readers sort slices in, so a stack survives a
+    DICOM round trip. A real base-to-apex stack shown septum-left/anterior-up
+    is left-handed, so this places the heart in mirror image (the in-plane
+    "anterior" axis points posterior): fine for geometry, not for anatomy
+    labels in patient space. The FOV centre of the first slice sits at the
+    RAS origin.
     """
     long_axis = np.array([-0.6, 0.5, -0.62])
     long_axis /= np.linalg.norm(long_axis)
     septal = np.array([1.0, 0.3, 0.0])  # the RV lies right-anterior of the LV
     septal -= septal.dot(long_axis) * long_axis
     septal /= np.linalg.norm(septal)
-    anterior = np.cross(long_axis, septal)
-    if anterior.dot([0.0, 0.5, 1.0]) < 0:
-        anterior = -anterior
+    anterior = np.cross(long_axis, septal)  # right-handed: septal x anterior = long axis
     # image axes in (septal, anterior) components, from the in-plane unit vectors
     col_dir = septal * axes.septal_yx[1] + anterior * axes.anterior_yx[1]
     row_dir = septal * axes.septal_yx[0] + anterior * axes.anterior_yx[0]
@@ -421,3 +442,151 @@ def sax_affine(
     affine[:3, 2] = long_axis * dz
     affine[:3, 3] = -(affine[:3, 0] * (nx - 1) / 2 + affine[:3, 1] * (ny - 1) / 2)
     return affine
+
+
+# --- a static heart (one phase) for LGE and parametric maps --------------------------------
+
+
+@dataclass(frozen=True)
+class StaticHeart:
+    """A rasterised LV (with RV and epicardial fat for the image) at one cardiac phase.
+
+    Arrays are (z, y, x). ``theta`` is the AHA angle (rad) about each slice's LV
+    centre, ``u`` the normalised long-axis position, ``depth`` the transmural
+    depth (0 endocardium .. 1 epicardium), ``wall_mm`` the local wall thickness.
+    """
+
+    cavity: np.ndarray
+    myocardium: np.ndarray
+    rv_cavity: np.ndarray
+    rv_wall: np.ndarray
+    epicardial_fat: np.ndarray
+    papillary: np.ndarray
+    theta: np.ndarray
+    u: np.ndarray
+    depth: np.ndarray
+    wall_mm: np.ndarray
+    axes: HeartAxes
+    spacing_mm: tuple[float, float, float]
+    centre_px: np.ndarray  # (z, 2): LV centre (row, column) of each slice, in pixels
+
+    @property
+    def outside(self) -> np.ndarray:
+        """Neither LV cavity nor LV myocardium."""
+        return ~(self.cavity | self.myocardium)
+
+    def anatomy_dict(self) -> dict[str, object]:
+        """JSON-friendly description of the frame of reference (for tests and AHA sectors)."""
+        return {
+            "lv_centre_yx_px": [[round(float(c), 3) for c in row] for row in self.centre_px],
+            "septal_direction_yx": self.axes.septal_yx,
+            "anterior_direction_yx": self.axes.anterior_yx,
+            "angle_convention": "AHA: atan2(septal, anterior); 0 anterior, +90 septal, -90 lateral",
+        }
+
+
+def draw_static_heart(
+    rng: np.random.Generator,
+    *,
+    n_slices: int,
+    matrix: int,
+    in_plane_range_mm: tuple[float, float],
+    coverage: str,
+    hypertrophy_probability: float,
+) -> StaticHeart:
+    """Draw and rasterise one LV shell (plus RV, fat and papillary muscles for the image).
+
+    ``coverage="full"`` places the stack from the base to the apex (LGE);
+    ``"mid"`` centres it on the mid ventricle (maps, OS-CMR). Shape, size,
+    hypertrophy, spacing, position and rotation are drawn here and are the
+    same for every class of the caller.
+    """
+    u = rng.uniform
+    endo_eq, ovality, ovality_rad = u(22, 30), u(0, 0.06), u(0, np.pi)
+    wall = u(7.0, 10.5)
+    hyp_mm, hyp_centre, hyp_half = 0.0, np.radians(90.0), np.radians(60.0)
+    if rng.random() < hypertrophy_probability:  # asymmetric septal hypertrophy (HCM-like)
+        hyp_mm, hyp_centre, hyp_half = u(13, 22) - wall, np.radians(u(60, 115)), np.radians(u(45, 75))
+    irregular = (u(0, 0.6), u(0, 2 * np.pi), u(0, 0.4), u(0, 2 * np.pi))
+    equator_u = u(0.0, 0.25)
+    dz = u(8.0, 10.0)
+    dxy = draw_in_plane_spacing_mm(rng, *in_plane_range_mm, matrix)
+    axes = HeartAxes.from_rotation(u(-np.radians(25), np.radians(25)))
+    jitter = u(-4.0, 4.0, 2)
+    tilt = u(-0.06, 0.06, 2)
+
+    apex_wall = float(np.clip(0.8 * wall, 5.0, 10.0))
+    if coverage == "full":
+        first = u(0.25, 0.6) * dz
+        s_mm = first + dz * np.arange(n_slices)
+        epi_length = min(u(80.0, 100.0), s_mm[-1] + u(0.0, 0.5) * dz)
+    elif coverage == "mid":
+        epi_length = u(75.0, 95.0)
+        if n_slices > 1:
+            dz = min(dz, 0.55 * epi_length / (n_slices - 1))  # keep every slice on the mid ventricle
+        s_mm = (epi_length - apex_wall) * u(0.4, 0.6) + dz * (np.arange(n_slices) - (n_slices - 1) / 2)
+    else:
+        raise UsageError(f"coverage must be 'full' or 'mid', got {coverage!r}")
+    length = epi_length - apex_wall
+
+    coords = (np.arange(matrix) - (matrix - 1) / 2) * dxy
+    centre = jitter - 0.25 * (u(18, 30) * np.asarray(axes.septal_yx))  # make a little room for the RV
+    centre_y = centre[0] + tilt[0] * (s_mm - s_mm.mean())
+    centre_x = centre[1] + tilt[1] * (s_mm - s_mm.mean())
+    dy = coords[None, :, None] - centre_y[:, None, None]
+    dx = coords[None, None, :] - centre_x[:, None, None]
+    xi, eta = axes.components(dy, dx)
+    r = np.hypot(dy, dx)
+    theta = aha_angle(xi, eta)
+    s3 = s_mm[:, None, None]
+
+    def endo_at(angle: np.ndarray) -> np.ndarray:
+        return endo_eq * (1 + ovality * np.cos(2 * (angle - ovality_rad)))
+
+    def wall_at(angle: np.ndarray) -> np.ndarray:
+        amp1, ph1, amp2, ph2 = irregular
+        return (
+            wall
+            + amp1 * np.cos(3 * angle + ph1)
+            + amp2 * np.cos(5 * angle + ph2)
+            + hyp_mm * sector_weight(angle, hyp_centre, hyp_half, 0.6)
+        )
+
+    wall_mm = wall_at(theta)
+    shell = lv_shell(r, endo_at(theta), wall_mm, s3, 0.0, length, apex_wall, equator_u)
+    myocardium = enclose_cavity(shell.cavity, shell.myocardium)
+
+    septal = np.full(s3.shape, np.pi / 2)
+    septal_epi = lv_shell(np.zeros(1), endo_at(septal), wall_at(septal), s3, 0.0, length, apex_wall, equator_u)
+    rv_thickness = u(18, 30) * cavity_profile(s3 / (u(0.72, 0.88) * length), 0.1) ** 0.7
+    rv, rv_wall = rv_crescent(xi, eta, septal_epi.epi_radius_mm, rv_thickness, u(0.3, 0.42), u(0.8, 0.95), u(2.5, 4.0))
+    lv = shell.cavity | myocardium
+    rv &= ~lv
+    rv_wall &= ~lv
+
+    fat_width = np.clip(2.0 + 2.5 * angular_noise(theta, rng), 0, 6.0)
+    epi = shell.epi_radius_mm
+    fat = (epi > 0) & (r >= epi) & (r < epi + fat_width) & ~lv & ~rv & ~rv_wall
+
+    papillary = np.zeros_like(shell.cavity)
+    for angle in (np.radians(u(-70, -30)), np.radians(u(-160, -120))):
+        endo_p = endo_at(np.array(angle)) * cavity_profile(s3 / length, equator_u)
+        py, px = axes.offset(np.array(angle), u(0.55, 0.7) * endo_p)
+        papillary |= ((dy - py) ** 2 + (dx - px) ** 2 < u(2.0, 3.5) ** 2) & (endo_p > 12.0) & shell.cavity
+
+    centre_px = np.stack([centre_y / dxy + (matrix - 1) / 2, centre_x / dxy + (matrix - 1) / 2], axis=1)
+    return StaticHeart(
+        cavity=shell.cavity,
+        myocardium=myocardium,
+        rv_cavity=rv,
+        rv_wall=rv_wall,
+        epicardial_fat=fat,
+        papillary=papillary,
+        theta=theta,
+        u=shell.u,
+        depth=shell.depth,
+        wall_mm=np.broadcast_to(wall_mm, r.shape),
+        axes=axes,
+        spacing_mm=(float(dz), float(dxy), float(dxy)),
+        centre_px=centre_px,
+    )
