@@ -62,3 +62,19 @@ def test_nifti_bad_inputs_name_the_file(tmp_path):
         read_nifti(garbage)
     with pytest.raises(InconsistentGeometryError):
         write_nifti(tmp_path / "x.nii.gz", np.ones((2, 2)), (1, 1, 1))
+
+
+def test_outputs_get_the_usual_permissions(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        with atomic_path(tmp_path / "f.txt") as tmp:
+            tmp.write_text("x")
+        with atomic_dir(tmp_path / "d") as tmp:
+            (tmp / "y").write_text("y")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "f.txt").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o755
