@@ -22,13 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
 from pydicom.pixels import apply_color_lut
 from pydicom.sequence import Sequence as DicomSequence
 from pydicom.tag import Tag
 from pydicom.uid import (
-    PYDICOM_IMPLEMENTATION_UID,
-    ExplicitVRLittleEndian,
     UltrasoundMultiFrameImageStorage,
     generate_uid,
 )
@@ -38,6 +36,7 @@ from cardiolens.data.echo import EchoClip
 from cardiolens.errors import MissingDataError, UnreadableVideoError, UsageError
 from cardiolens.io.atomic import atomic_path
 from cardiolens.io.dicom_read import decode_pixels, read_dicom_file
+from cardiolens.io.dicom_write import file_meta, new_dataset
 
 _FRAME_TIME = Tag("FrameTime")  # (0018,1063)
 _FRAME_TIME_VECTOR = Tag("FrameTimeVector")  # (0018,1065)
@@ -226,25 +225,16 @@ def write_dicom_echo(clip: EchoClip, path: str | os.PathLike[str]) -> Path:
     description = f"{'SIMULATED ' if simulated else ''}echo {clip.view}"
     series_uid = generate_uid(entropy_srcs=["cardiolens-echo-series", patient_id, clip.view, target.name])
 
-    ds = Dataset()
-    ds.SOPClassUID = UltrasoundMultiFrameImageStorage
+    ds = new_dataset(
+        sop_class=UltrasoundMultiFrameImageStorage,
+        modality="US",
+        patient_id=patient_id,
+        simulated=simulated,
+        description=description,
+        series_uid=series_uid,
+        study_uid=generate_uid(entropy_srcs=["cardiolens-study", patient_id]),
+    )
     ds.SOPInstanceUID = generate_uid(entropy_srcs=[series_uid, "instance"])
-    ds.SpecificCharacterSet = "ISO_IR 192"
-    ds.PatientName = f"SIMULATED^{patient_id}" if simulated else patient_id
-    ds.PatientID = patient_id
-    ds.PatientBirthDate = ""
-    ds.PatientSex = ""
-    ds.StudyInstanceUID = generate_uid(entropy_srcs=["cardiolens-study", patient_id])
-    ds.StudyID = ""
-    ds.StudyDate = ""
-    ds.StudyTime = ""
-    ds.ReferringPhysicianName = ""
-    ds.AccessionNumber = ""
-    ds.SeriesInstanceUID = series_uid
-    ds.SeriesNumber = 1
-    ds.SeriesDescription = description
-    ds.Modality = "US"
-    ds.Manufacturer = "cardiolens"
     ds.InstanceNumber = 1
     ds.ImageType = ["DERIVED", "PRIMARY", "CARDIAC", "0001"]  # value 4 "0001": 2-D imaging
     ds.LossyImageCompression = "00"
@@ -263,12 +253,7 @@ def write_dicom_echo(clip: EchoClip, path: str | os.PathLike[str]) -> Path:
         ds.SequenceOfUltrasoundRegions = DicomSequence([_region(rows, cols, clip.pixel_spacing_mm)])
     ds.PixelData = np.ascontiguousarray(frames).tobytes()
 
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = ds.SOPClassUID
-    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
-    ds.file_meta = meta
+    ds.file_meta = file_meta(ds.SOPClassUID, ds.SOPInstanceUID)
     with atomic_path(target) as tmp:
         ds.save_as(tmp, enforce_file_format=True)
     return target

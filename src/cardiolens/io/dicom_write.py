@@ -120,17 +120,21 @@ def _uid(*parts: object) -> str:
     return generate_uid(entropy_srcs=[str(p) for p in parts])
 
 
-def _base_dataset(
+def new_dataset(
     *,
     sop_class: str,
+    modality: str,
     patient_id: str,
     simulated: bool,
     description: str,
     series_uid: str,
     study_uid: str,
-    frame_of_reference_uid: str,
-    spacing_known: bool,
 ) -> Dataset:
+    """A dataset with the patient, study and series identity every writer needs.
+
+    Dates and names stay empty: cardiolens writes no identifying information
+    beyond the id it is given; simulated data is named SIMULATED.
+    """
     ds = Dataset()
     ds.SOPClassUID = sop_class
     ds.SpecificCharacterSet = "ISO_IR 192"
@@ -147,8 +151,31 @@ def _base_dataset(
     ds.SeriesInstanceUID = series_uid
     ds.SeriesNumber = 1
     ds.SeriesDescription = description
-    ds.Modality = "MR"
+    ds.Modality = modality
     ds.Manufacturer = "cardiolens"
+    return ds
+
+
+def _base_dataset(
+    *,
+    sop_class: str,
+    patient_id: str,
+    simulated: bool,
+    description: str,
+    series_uid: str,
+    study_uid: str,
+    frame_of_reference_uid: str,
+    spacing_known: bool,
+) -> Dataset:
+    ds = new_dataset(
+        sop_class=sop_class,
+        modality="MR",
+        patient_id=patient_id,
+        simulated=simulated,
+        description=description,
+        series_uid=series_uid,
+        study_uid=study_uid,
+    )
     ds.FrameOfReferenceUID = frame_of_reference_uid
     ds.PositionReferenceIndicator = ""
     now = dt.datetime.now()
@@ -165,7 +192,7 @@ def _base_dataset(
     return ds
 
 
-def _file_meta(sop_class: str, sop_instance: str) -> FileMetaDataset:
+def file_meta(sop_class: str, sop_instance: str) -> FileMetaDataset:
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = sop_class
     meta.MediaStorageSOPInstanceUID = sop_instance
@@ -175,7 +202,7 @@ def _file_meta(sop_class: str, sop_instance: str) -> FileMetaDataset:
 
 
 def _save(ds: Dataset, path: Path) -> None:
-    ds.file_meta = _file_meta(ds.SOPClassUID, ds.SOPInstanceUID)
+    ds.file_meta = file_meta(ds.SOPClassUID, ds.SOPInstanceUID)
     ds.save_as(path, enforce_file_format=True)
 
 

@@ -261,7 +261,7 @@ def _render(labels: np.ndarray, heart: StaticHeart, score: np.ndarray, rng: np.r
     scar = (labels == LGE_LABELS["infarct"]) | (labels == LGE_LABELS["mvo"])
     # heterogeneous enhancement: dimmer border zone next to normal myocardium
     hetero = np.clip(0.8 + 0.2 * smooth_field(labels.shape, (0.7, 2.0, 2.0), rng), 0.4, 1.15)
-    border = scar & touching4((labels == LGE_LABELS["normal_myocardium"]))
+    border = scar & touching4(labels == LGE_LABELS["normal_myocardium"])
     hetero = np.where(border, hetero * u(0.6, 0.85), hetero)
     image = np.where(scar, remote + (scar_level - remote) * hetero, image)
     image = np.where(labels == LGE_LABELS["mvo"], remote * u(0.6, 1.5), image)

@@ -33,18 +33,18 @@ import numpy as np
 from nibabel.filebasedimages import ImageFileError
 
 from cardiolens.data.cine import CineCMR
-from cardiolens.data.cohort import BadCase, Cohort, SubjectRecord
+from cardiolens.data.cohort import Cohort, SubjectRecord
 from cardiolens.data.labels import CINE_LABELS
 from cardiolens.data.volume import CMRVolume
 from cardiolens.errors import (
     CorruptFileError,
-    DataError,
     InconsistentGeometryError,
     MalformedTableError,
     MissingDataError,
     NonFiniteValueError,
 )
 from cardiolens.io.files import require_dir, require_file
+from cardiolens.io.layouts.base import records_from_folders
 from cardiolens.io.nifti import NiftiImage, read_nifti
 
 NAME = "acdc"
@@ -269,21 +269,7 @@ def scan(root: Path) -> Cohort:
     root = require_dir(root)
     manifest_path = root / MANIFEST_FILE
     manifest = _read_manifest(manifest_path) if manifest_path.exists() else None
-    records: list[SubjectRecord] = []
-    bad: list[BadCase] = []
-    folders = _patient_folders(root)
-    for folder in folders:
-        row = manifest.get(folder.name) if manifest is not None else None
-        try:
-            if manifest is not None and row is None:
-                raise MalformedTableError(manifest_path, f"{folder.name} has no row")
-            records.append(_scan_patient(folder, manifest_path, row))
-        except DataError as exc:
-            bad.append(BadCase(folder.name, exc.path, exc.problem))
-    if manifest is not None:
-        present = {f.name for f in folders}
-        for pid in sorted(set(manifest) - present):
-            bad.append(BadCase(pid, str(root / pid), "listed in manifest.csv but the folder is missing"))
+    records, bad = records_from_folders(root, _patient_folders(root), manifest, manifest_path, _scan_patient)
     return Cohort(layout=NAME, root=root, records=records, bad_cases=bad)
 
 

@@ -15,10 +15,12 @@ A layout module (``acdc``, ``emidec``, ``ptbxl``...) exposes:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
-from cardiolens.data.cohort import Cohort, SubjectRecord
+from cardiolens.data.cohort import BadCase, Cohort, SubjectRecord
+from cardiolens.errors import DataError, MalformedTableError
 
 
 class Layout(Protocol):
@@ -29,3 +31,34 @@ class Layout(Protocol):
     def scan(self, root: Path) -> Cohort: ...
 
     def load(self, record: SubjectRecord) -> object: ...
+
+
+def records_from_folders(
+    root: Path,
+    folders: list[Path],
+    manifest: dict[str, Any] | None,
+    manifest_path: Path,
+    scan_one: Callable[[Path, Path, Any], SubjectRecord],
+) -> tuple[list[SubjectRecord], list[BadCase]]:
+    """Scan subject folders against an optional manifest, collecting bad cases.
+
+    With a manifest, a folder without a row and a row without a folder are
+    both bad cases; ``scan_one(folder, manifest_path, row)`` builds the record
+    (``row`` is None without a manifest) and any :class:`DataError` it raises
+    becomes a bad case while the scan continues.
+    """
+    records: list[SubjectRecord] = []
+    bad: list[BadCase] = []
+    for folder in folders:
+        row = manifest.get(folder.name) if manifest is not None else None
+        try:
+            if manifest is not None and row is None:
+                raise MalformedTableError(manifest_path, f"{folder.name} has no row")
+            records.append(scan_one(folder, manifest_path, row))
+        except DataError as exc:
+            bad.append(BadCase(folder.name, exc.path, exc.problem))
+    if manifest is not None:
+        present = {f.name for f in folders}
+        for name in sorted(set(manifest) - present):
+            bad.append(BadCase(name, str(root / name), f"listed in {manifest_path.name} but the folder is missing"))
+    return records, bad

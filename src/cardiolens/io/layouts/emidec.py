@@ -25,12 +25,12 @@ from cardiolens.data.labels import LGE_LABELS
 from cardiolens.data.volume import CMRVolume
 from cardiolens.errors import (
     CorruptFileError,
-    DataError,
     InconsistentGeometryError,
     MalformedTableError,
     MissingDataError,
 )
 from cardiolens.io.files import require_dir, require_file
+from cardiolens.io.layouts.base import records_from_folders
 
 NAME = "emidec"
 MANIFEST_FILE = "manifest.csv"
@@ -162,22 +162,11 @@ def scan(root: Path) -> Cohort:
         manifest, duplicates = _read_manifest(manifest_path)
         bad += [BadCase(c, str(manifest_path), f"{c} has more than one row") for c in sorted(set(duplicates))]
     duplicated = {b.subject_id for b in bad}
-    folders = sorted(p for p in root.iterdir() if p.is_dir() and _CASE_RE.match(p.name))
-    records: list[SubjectRecord] = []
-    for folder in folders:
-        if folder.name in duplicated:
-            continue
-        row = manifest.get(folder.name) if manifest is not None else None
-        try:
-            if manifest is not None and row is None:
-                raise MalformedTableError(manifest_path, f"{folder.name} has no row")
-            records.append(_scan_case(folder, manifest_path, row))
-        except DataError as exc:
-            bad.append(BadCase(folder.name, exc.path, exc.problem))
+    folders = sorted(p for p in root.iterdir() if p.is_dir() and _CASE_RE.match(p.name) and p.name not in duplicated)
     if manifest is not None:
-        present = {f.name for f in folders}
-        for case in sorted(set(manifest) - present):
-            bad.append(BadCase(case, str(root / case), "listed in manifest.csv but the folder is missing"))
+        manifest = {case: row for case, row in manifest.items() if case not in duplicated}
+    records, folder_bad = records_from_folders(root, folders, manifest, manifest_path, _scan_case)
+    bad += folder_bad
     return Cohort(layout=NAME, root=root, records=records, bad_cases=bad)
 
 
