@@ -1,0 +1,1 @@
+"""Clinical measurements from images and signals, with units in every name."""

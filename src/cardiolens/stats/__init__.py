@@ -1,0 +1,1 @@
+"""Statistics where every metric carries a 95% confidence interval."""
