@@ -1,0 +1,1006 @@
+"""Intraventricular pressure gradients (IVPG) from a segmented short-axis cine.
+
+Method: METHODS.md §1, "default method" — a 1-D Euler model along the LV long
+axis with the flow derived from volume change. It adapts the Doppler Euler
+approach (Greenberg & Thomas; Yotti et al., Circulation 2005;112:2921) to the
+short-axis stack; it is not known to be published for CMR, and the commercial
+CMR IVPG papers (Vos et al., EHJ-CVI 2023;24:1231, doi:10.1093/ehjci/jead083)
+use the different Pedrizzetti hemodynamic-force model on long-axis cines, so
+values are not interchangeable with theirs.
+
+Steps (SI units inside; pressures reported in mmHg, 1 mmHg = 133.322 Pa):
+
+1. Axis z runs from the apex (z = 0, assumed fixed) to the base (z = L).
+   Without long-axis views the mitral annulus cannot be tracked, so L is the
+   slice-extent fallback: the apical edge of the most apical slab to the
+   basal edge of the most basal slab holding LV cavity on any frame (slab =
+   slice centre ± spacing/2). The short-axis planes are fixed in the scanner,
+   so their LV blood-pool areas A_k(t) (label 3, papillary muscles included)
+   are Eulerian sections; the base moving through the basal slabs shows up as
+   their areas shrinking.
+2. Areas are resampled to a uniform grid with Δz ≤ 2 mm (default 1 mm):
+   linear between slice centres, constant over the two outer half-slabs, so
+   that V(L) equals the disc-summation volume Σ A_k·spacing exactly. Grid
+   nodes fall on every slice centre and on L/3 and 2L/3.
+3. Cumulative volume V(z,t) = ∫_0^z A dz'; flow through the fixed plane z,
+   positive towards the base, Q(z,t) = −∂V(z,t)/∂t. Because L is fixed,
+   Q(L,t) = −dV_LV/dt (the base flow) exactly; Q(0,t) = 0.
+4. Section-mean (plug-flow) axial velocity u = Q / max(A, A_min), so u(0) = 0.
+   A_min = ``area_floor_fraction`` × the largest section area of the cycle:
+   sections that empty (the base has left a basal slab; an apical slab
+   obliterated at end-systole) would otherwise give u → ∞.
+5. Euler equation ∂p/∂z = −ρ(∂u/∂t + u ∂u/∂z), integrated:
+   ΔP_AB(t) = p_apex − p_base = ρ∫_0^L ∂u/∂t dz (inertial)
+   + ρ(u_base² − u_apex²)/2 (convective).
+   Segments are thirds of L (apical [0, L/3], mid, basal [2L/3, L]),
+   ΔP_seg = ρ∫_seg ∂u/∂t dz + ρ(u_top² − u_bottom²)/2; they sum to the total.
+   ρ = 1060 kg/m³. Positive ΔP pushes blood from the apex towards the base
+   (ejection acceleration, E-wave deceleration); negative ΔP is suction
+   towards the apex (early-diastolic filling acceleration, atrial kick).
+6. Time derivatives come from a truncated Fourier series of each slice's
+   area over the (periodic) cycle (:mod:`cardiolens.measure.fourier`, 8-10
+   harmonics), never from frame differences:
+   ∂u/∂t = ∂Q/∂t / A − Q ∂A/∂t / A² (∂Q/∂t / A_min where the floor applies).
+
+Assumptions: a straight long axis perpendicular to evenly spaced, parallel
+slices; plug flow (no vortex, no radial velocity); rigid, fixed apex; no flow
+through the walls; one representative cycle. Values depend on the temporal
+resolution through the harmonic count.
+
+Spacing unknown (``spacing_known=False``): only the slice spacing matters
+(in-plane scale cancels in u = Q/A and the area floor is relative), and ΔP
+scales with the square of the length scale. The curves are then reported in
+the spacing-invariant, length-normalised form ΔP·(L_ref/L)² — the pressure
+difference the same shape and timing would have in an LV of length
+L_ref = 90 mm — with ``length_normalised=True`` and key names ending in
+``_mmhg_lnorm``. (The nicm study's "IVPG scaled by LV length" is matched in
+spirit: any length scaling removes the spacing; this module fixes L² so the
+scaled values stay in physiological mmHg.) ``normalise_length=True`` gives
+the same form for subjects with known spacing, for cohorts that mix both.
+
+Timing unknown (no trigger times, e.g. ACDC): pass ``rr_interval_ms``; frames
+are then assumed evenly spaced over one RR interval starting at ED, and the
+result says so in ``timing_source``.
+
+Cycle phases come from the fitted LV volume V_LV(t) = V(L,t): ES = argmin V;
+E and A = the two largest diastolic peaks of the filling rate dV/dt.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Final, Literal
+
+import numpy as np
+from scipy import signal, special
+
+from cardiolens.data.cine import CineCMR
+from cardiolens.data.labels import CINE_LABELS
+from cardiolens.data.volume import CMRVolume
+from cardiolens.errors import InconsistentGeometryError, MissingDataError, NonFiniteValueError, UsageError
+from cardiolens.measure.fourier import fit_periodic
+
+__all__ = [
+    "CyclePhases",
+    "DEFAULT_AREA_FLOOR_FRACTION",
+    "DEFAULT_TEMPLATE_RR_MS",
+    "IVPGFeatures",
+    "IVPGResult",
+    "PA_PER_MMHG",
+    "REFERENCE_LV_LENGTH_MM",
+    "RHO_BLOOD_KG_M3",
+    "SectionAreas",
+    "VolumeTemplate",
+    "cine_section_areas",
+    "compute_ivpg",
+    "ed_es_template_areas",
+    "euler_pressure_difference",
+    "ivpg_from_areas",
+]
+
+#: Blood density (METHODS.md §1 item 7).
+RHO_BLOOD_KG_M3: Final[float] = 1060.0
+#: Pascals per mmHg.
+PA_PER_MMHG: Final[float] = 133.322
+#: Largest allowed grid step along the long axis (METHODS.md §1 item 1).
+MAX_DZ_MM: Final[float] = 2.0
+#: Section-area floor as a fraction of the largest area of the cycle (see step 4).
+DEFAULT_AREA_FLOOR_FRACTION: Final[float] = 0.1
+#: LV length of the length-normalised form, in mm (a typical adult ED cavity length).
+REFERENCE_LV_LENGTH_MM: Final[float] = 90.0
+#: RR interval assumed by the ED/ES template when none is known: 70 bpm.
+DEFAULT_TEMPLATE_RR_MS: Final[float] = 60000.0 / 70.0
+
+SliceOrder = Literal["auto", "base_to_apex", "apex_to_base"]
+_LV_CAVITY: Final[int] = CINE_LABELS["lv_cavity"]
+_SEGMENTS: Final[tuple[str, ...]] = ("apical", "mid", "basal")
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+@dataclass(frozen=True, eq=False)
+class SectionAreas:
+    """LV cavity areas of fixed (Eulerian) short-axis sections over one cycle.
+
+    Attributes:
+        areas_mm2: shape (n_slices, n_frames); row 0 is the most apical slice,
+            rows evenly spaced towards the base; mm² (pixel counts when
+            ``spacing_known`` is False).
+        slice_spacing_mm: centre-to-centre slice distance in mm (a placeholder
+            when ``spacing_known`` is False).
+        rr_interval_ms: the cycle length (period of the Fourier fit).
+        times_ms: time of each frame after ED, in [0, rr); None = evenly
+            spaced from ED (frame 0).
+        spacing_known: False when areas and spacing are in voxel units.
+        timing_source: how the time axis was obtained (trigger times, assumed RR...).
+        subject_id, source: identity and provenance (named in errors).
+        notes: caveats carried into the result.
+    """
+
+    areas_mm2: np.ndarray
+    slice_spacing_mm: float
+    rr_interval_ms: float
+    times_ms: np.ndarray | None = None
+    spacing_known: bool = True
+    timing_source: str = "frames evenly spaced over the given RR interval"
+    subject_id: str = ""
+    source: str = "<memory>"
+    notes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        areas = np.asarray(self.areas_mm2, dtype=float)
+        object.__setattr__(self, "areas_mm2", areas)
+        if areas.ndim != 2 or areas.shape[0] < 1 or areas.shape[1] < 5:
+            raise InconsistentGeometryError(
+                self.source, f"section areas must be (n_slices >= 1, n_frames >= 5), got shape {areas.shape}"
+            )
+        if not np.isfinite(areas).all():
+            raise NonFiniteValueError(self.source, "section areas hold NaN/Inf")
+        if (areas < 0).any():
+            raise InconsistentGeometryError(self.source, "section areas must not be negative")
+        if not areas.any():
+            raise MissingDataError(self.source, "no LV cavity in any section on any frame")
+        if not (math.isfinite(self.slice_spacing_mm) and self.slice_spacing_mm > 0):
+            raise InconsistentGeometryError(self.source, f"slice spacing must be positive, got {self.slice_spacing_mm}")
+        if not (math.isfinite(self.rr_interval_ms) and self.rr_interval_ms > 0):
+            raise InconsistentGeometryError(self.source, f"RR interval must be positive, got {self.rr_interval_ms} ms")
+        if self.times_ms is not None:
+            times = np.asarray(self.times_ms, dtype=float)
+            object.__setattr__(self, "times_ms", times)
+            if times.shape != (areas.shape[1],):
+                raise InconsistentGeometryError(
+                    self.source, f"{times.size} frame times for {areas.shape[1]} frames of section areas"
+                )
+            if not (np.isfinite(times).all() and (times >= 0).all() and (times < self.rr_interval_ms).all()):
+                raise InconsistentGeometryError(
+                    self.source, f"frame times must lie in [0, RR={self.rr_interval_ms:g} ms)"
+                )
+            if np.unique(times).size != times.size:
+                raise InconsistentGeometryError(self.source, "two frames have the same time in the cycle")
+
+    @property
+    def n_slices(self) -> int:
+        return int(self.areas_mm2.shape[0])
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.areas_mm2.shape[1])
+
+    @property
+    def frame_times_ms(self) -> np.ndarray:
+        """Frame times after ED (ms), evenly spaced when ``times_ms`` is None."""
+        if self.times_ms is not None:
+            return self.times_ms
+        return np.arange(self.n_frames) * (self.rr_interval_ms / self.n_frames)
+
+    def disc_volumes_ml(self) -> np.ndarray:
+        """LV volume per frame by disc summation Σ A_k·spacing (mL; voxels if spacing unknown)."""
+        return self.areas_mm2.sum(axis=0) * self.slice_spacing_mm / 1000.0
+
+
+# --------------------------------------------------------------------------- slice order / extent
+
+
+def _orient(areas_zt: np.ndarray, order: SliceOrder, metadata_order: Any, source: str) -> tuple[np.ndarray, str]:
+    """Rows cropped to the LV extent and flipped to apex -> base, with how the order was decided."""
+    present = np.flatnonzero(areas_zt.max(axis=1) > 0)
+    if present.size == 0:
+        raise MissingDataError(source, "no LV cavity (label 3) on any slice of the masks")
+    cropped = areas_zt[present[0] : present[-1] + 1]
+    if order == "auto" and metadata_order in ("base_to_apex", "apex_to_base"):
+        order, how = metadata_order, f"slice order {metadata_order} (metadata)"
+    elif order == "auto":
+        # The base cuts the LV near its widest section, the apex where it tapers:
+        # the smaller end section (largest over the cycle) is taken as the apex.
+        first, last = cropped[0].max(), cropped[-1].max()
+        order = "apex_to_base" if first < last else "base_to_apex"
+        how = f"slice order {order} (inferred: smaller end section taken as apex)"
+    elif order in ("base_to_apex", "apex_to_base"):
+        how = f"slice order {order} (given)"
+    else:
+        raise UsageError(f"slice_order must be auto, base_to_apex or apex_to_base, got {order!r}")
+    return (cropped[::-1] if order == "base_to_apex" else cropped), how
+
+
+def _pixel_area_mm2(spacing_mm: tuple[float, ...], known: bool) -> float:
+    return float(spacing_mm[1] * spacing_mm[2]) if known else 1.0
+
+
+def _cine_timing(cine: CineCMR, rr_interval_ms: float | None) -> tuple[np.ndarray | None, float, str]:
+    """Frame times after ED (ms), the period, and a sentence on where they came from."""
+    n = cine.n_frames
+    if rr_interval_ms is not None and not (math.isfinite(rr_interval_ms) and rr_interval_ms > 0):
+        raise UsageError(f"rr_interval_ms must be positive, got {rr_interval_ms!r}")
+    if cine.trigger_times_ms is None:
+        if rr_interval_ms is None:
+            raise MissingDataError(
+                cine.source,
+                "no trigger times (frame timing unknown); pass rr_interval_ms to assume frames "
+                "evenly spaced over one RR interval",
+            )
+        times = ((np.arange(n) - cine.ed_index) % n) * (rr_interval_ms / n)
+        return times, float(rr_interval_ms), (
+            f"trigger times unknown: {n} frames assumed evenly spaced over an RR interval of "
+            f"{rr_interval_ms:.1f} ms (rr_interval_ms argument)"
+        )
+    trigger = cine.trigger_times_ms
+    rr = float(rr_interval_ms) if rr_interval_ms is not None else cine.rr_interval_ms
+    assert rr is not None
+    span = float(trigger[-1] - trigger[0])
+    if span >= rr:
+        raise InconsistentGeometryError(
+            cine.source, f"trigger times span {span:.1f} ms, not shorter than the RR interval {rr:.1f} ms"
+        )
+    times = np.mod(trigger - trigger[cine.ed_index], rr)
+    how = "trigger times, RR " + (
+        f"{rr:.1f} ms (rr_interval_ms argument)" if rr_interval_ms is not None else f"{rr:.1f} ms (from trigger times)"
+    )
+    return times, rr, how
+
+
+def cine_section_areas(
+    cine: CineCMR, *, rr_interval_ms: float | None = None, slice_order: SliceOrder = "auto"
+) -> SectionAreas:
+    """Per-slice LV cavity areas A_k(t) from a cine segmented on every frame.
+
+    Args:
+        cine: short-axis cine with ``segmentations`` (CINE_LABELS; LV cavity =
+            3, papillary muscles inside it) on every frame.
+        rr_interval_ms: cycle length; required when the cine has no trigger
+            times (frames are then assumed evenly spaced from ED), optional
+            otherwise (default: estimated from the trigger times).
+        slice_order: which end of the stack is the base; "auto" uses
+            ``cine.metadata["slice_order"]`` when present, else takes the
+            smaller end section as the apex.
+
+    Raises:
+        MissingDataError: a frame without a mask, no LV cavity on a frame,
+            or no timing at all (each names ``cine.source``).
+    """
+    n = cine.n_frames
+    missing = [t for t in range(n) if t not in cine.segmentations]
+    if missing:
+        raise MissingDataError(
+            cine.source,
+            f"IVPG needs an LV cavity mask on every frame; {len(missing)} of {n} frames have none "
+            f"(first missing: frame {missing[0]}); segment every frame (cine-seg) or use "
+            "ed_es_template_areas for ED/ES-only masks",
+        )
+    counts = np.stack([(cine.segmentations[t] == _LV_CAVITY).sum(axis=(1, 2)) for t in range(n)], axis=1)
+    empty = np.flatnonzero(counts.sum(axis=0) == 0)
+    if empty.size:
+        raise MissingDataError(cine.source, f"frame {int(empty[0])} has no LV cavity (label 3) in its mask")
+    times, rr, timing = _cine_timing(cine, rr_interval_ms)
+    areas, how = _orient(
+        counts * _pixel_area_mm2(cine.spacing_mm, cine.spacing_known),
+        slice_order,
+        cine.metadata.get("slice_order"),
+        cine.source,
+    )
+    return SectionAreas(
+        areas_mm2=areas,
+        slice_spacing_mm=float(cine.spacing_mm[0]) if cine.spacing_known else 1.0,
+        rr_interval_ms=rr,
+        times_ms=times,
+        spacing_known=cine.spacing_known,
+        timing_source=timing,
+        subject_id=cine.subject_id,
+        source=cine.source,
+        notes=(how, "per-frame segmentations"),
+    )
+
+
+# --------------------------------------------------------------------------- ED/ES template
+
+
+@dataclass(frozen=True)
+class VolumeTemplate:
+    """Canonical normalised LV volume-time course, as phases (fractions of RR from ED).
+
+    The ejected fraction f(phase) is 0 at ED and 1 at ES. Each interval moves
+    f along a regularised incomplete beta function I_x(a, b) (smooth, zero
+    flow at both ends; skewed shapes put peak flow early in ejection and in
+    the E wave, as in normal Doppler inflow):
+
+    - isovolumic contraction [0, ``ejection_start``): f = 0
+    - ejection [``ejection_start``, ``es``]: 0 -> 1, I_x(2, 3)
+    - isovolumic relaxation (``es``, ``filling_start``): f = 1
+    - rapid filling (E wave) [``filling_start``, ``diastasis_start``]: refills
+      ``early_fraction`` of the stroke volume, I_x(2, 3)
+    - diastasis [``diastasis_start``, ``atrial_start``]: ``diastasis_fraction``, I_x(2, 2)
+    - atrial kick (A wave) [``atrial_start``, 1]: the rest, I_x(2, 2)
+
+    Defaults (ES at 35 % of RR, E/A filling ratio about 2) describe a normal
+    adult at rest; they are a documented assumption, not a measurement.
+    """
+
+    ejection_start: float = 0.05
+    es: float = 0.35
+    filling_start: float = 0.42
+    diastasis_start: float = 0.64
+    atrial_start: float = 0.84
+    early_fraction: float = 0.65
+    diastasis_fraction: float = 0.07
+
+    def __post_init__(self) -> None:
+        edges = (0.0, self.ejection_start, self.es, self.filling_start, self.diastasis_start, self.atrial_start, 1.0)
+        if any(b <= a for a, b in zip(edges, edges[1:])):
+            raise UsageError(f"template phases must increase within (0, 1), got {edges[1:-1]}")
+        if not (0 < self.early_fraction and 0 <= self.diastasis_fraction and self.early_fraction + self.diastasis_fraction < 1):
+            raise UsageError("template filling fractions must be positive and sum to less than 1")
+
+    def ejected_fraction(self, phase: np.ndarray | float) -> np.ndarray:
+        """f(phase): fraction of the stroke volume ejected (0 at ED, 1 at ES); phase taken mod 1."""
+        p = np.mod(np.asarray(phase, dtype=float), 1.0)
+
+        def ramp(a: float, b: float, shape: tuple[float, float]) -> np.ndarray:
+            return special.betainc(shape[0], shape[1], np.clip((p - a) / (b - a), 0.0, 1.0))
+
+        late = 1.0 - self.early_fraction - self.diastasis_fraction
+        return (
+            ramp(self.ejection_start, self.es, (2, 3))
+            - self.early_fraction * ramp(self.filling_start, self.diastasis_start, (2, 3))
+            - self.diastasis_fraction * ramp(self.diastasis_start, self.atrial_start, (2, 2))
+            - late * ramp(self.atrial_start, 1.0, (2, 2))
+        )
+
+
+def _labels_of(volume: CMRVolume, source: str) -> np.ndarray:
+    if volume.labels is None:
+        raise MissingDataError(volume.source or source, "ED/ES volume has no label mask")
+    return np.asarray(volume.labels)
+
+
+def ed_es_template_areas(
+    cine: CineCMR,
+    *,
+    rr_interval_ms: float = DEFAULT_TEMPLATE_RR_MS,
+    n_frames: int = 30,
+    ed: CMRVolume | None = None,
+    es: CMRVolume | None = None,
+    template: VolumeTemplate | None = None,
+    slice_order: SliceOrder = "auto",
+) -> SectionAreas:
+    """Section areas A_k(t) from real ED and ES masks moved along a canonical volume template.
+
+    **This is not a measured time course.** It combines the real ED/ES
+    geometry (each slice's LV cavity area at ED and at ES, from the
+    ground-truth masks) with an assumed timing: every slice's area moves
+    between its ED and ES value along the same :class:`VolumeTemplate`,
+    A_k(t) = A_k^ED + (A_k^ES − A_k^ED)·f(t), over an assumed RR interval
+    (default 60000/70 ms = 70 bpm). Regional asynchrony, the real filling
+    pattern (E/A, relaxation) and the heart rate are therefore *not* in the
+    result; the IVPG it gives is a geometry-driven estimate. True per-frame
+    curves need segmentations on every frame (cine-seg, a later issue) and
+    :func:`compute_ivpg`.
+
+    Args:
+        cine: the cine whose ``segmentations`` hold the ED and ES masks at
+            ``ed_index`` / ``es_index`` (e.g. ACDC's ground truth), and whose
+            spacing is used. Used for its masks only when ``ed``/``es`` are not given.
+        rr_interval_ms: assumed RR interval (ms); recorded in ``timing_source``.
+        n_frames: frames sampled evenly over the cycle from ED (>= 5).
+        ed, es: optional full-coverage ED and ES volumes with label masks
+            (e.g. ``AcdcStudy.ed``/``.es``, whose stacks are complete where the
+            shared ACDC cine is cropped); their spacing is used.
+        template: the volume-time course (default :class:`VolumeTemplate`).
+        slice_order: as in :func:`cine_section_areas`.
+
+    Raises:
+        MissingDataError: no ES index, a missing ED/ES mask or no LV cavity.
+        InconsistentGeometryError: ED and ES masks of different shapes.
+        UsageError: a bad ``rr_interval_ms``/``n_frames``, or only one of ``ed``/``es``.
+    """
+    if not (math.isfinite(rr_interval_ms) and rr_interval_ms > 0):
+        raise UsageError(f"rr_interval_ms must be positive, got {rr_interval_ms!r}")
+    if int(n_frames) != n_frames or n_frames < 5:
+        raise UsageError(f"n_frames must be an integer >= 5, got {n_frames!r}")
+    template = template or VolumeTemplate()
+    if (ed is None) != (es is None):
+        raise UsageError("give both ed and es volumes, or neither")
+    if ed is not None and es is not None:
+        ed_mask, es_mask = _labels_of(ed, cine.source), _labels_of(es, cine.source)
+        spacing, known, source = ed.spacing_mm, ed.spacing_known, ed.source
+        mask_origin = "full ED/ES volumes"
+    else:
+        if cine.es_index is None:
+            raise MissingDataError(cine.source, "no end-systolic frame index (es_index) for the ED/ES template")
+        for name, index in (("ED", cine.ed_index), ("ES", cine.es_index)):
+            if index not in cine.segmentations:
+                raise MissingDataError(cine.source, f"no {name} mask (frame {index}) in the cine segmentations")
+        ed_mask, es_mask = cine.segmentations[cine.ed_index], cine.segmentations[cine.es_index]
+        spacing, known, source = cine.spacing_mm, cine.spacing_known, cine.source
+        mask_origin = "cine ED/ES masks"
+    if ed_mask.shape != es_mask.shape:
+        raise InconsistentGeometryError(source, f"ED mask {ed_mask.shape} and ES mask {es_mask.shape} differ in shape")
+    pixel = _pixel_area_mm2(spacing, known)
+    a_ed = (ed_mask == _LV_CAVITY).sum(axis=(1, 2)) * pixel
+    a_es = (es_mask == _LV_CAVITY).sum(axis=(1, 2)) * pixel
+    if not a_ed.any():
+        raise MissingDataError(source, "the ED mask holds no LV cavity (label 3)")
+    f = template.ejected_fraction(np.arange(n_frames) / n_frames)
+    areas = a_ed[:, None] + (a_es - a_ed)[:, None] * f[None, :]
+    areas, how = _orient(areas, slice_order, cine.metadata.get("slice_order"), source)
+    return SectionAreas(
+        areas_mm2=areas,
+        slice_spacing_mm=float(spacing[0]) if known else 1.0,
+        rr_interval_ms=float(rr_interval_ms),
+        times_ms=None,
+        spacing_known=known,
+        timing_source=(
+            f"ED/ES template: real {mask_origin} geometry, canonical volume-time template "
+            f"(ES at {100 * template.es:.0f} % of RR), assumed RR {rr_interval_ms:.1f} ms"
+        ),
+        subject_id=cine.subject_id,
+        source=source,
+        notes=(how, "template time course, not measured per frame: geometry-driven estimate"),
+    )
+
+
+# --------------------------------------------------------------------------- Euler kernel
+
+
+@dataclass(frozen=True, eq=False)
+class EulerTerms:
+    """p(z_from) − p(z_to) split into its inertial and convective parts (Pa), one value per time."""
+
+    inertial_pa: np.ndarray
+    convective_pa: np.ndarray
+
+    @property
+    def total_pa(self) -> np.ndarray:
+        return self.inertial_pa + self.convective_pa
+
+
+def _velocity(
+    area_m2: np.ndarray, flow_m3_s: np.ndarray, dflow_dt: np.ndarray, darea_dt: np.ndarray, area_floor_m2: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """u = Q / max(A, A_min) and its exact time derivative (quotient rule; ∂A/∂t dropped where floored)."""
+    floored = area_m2 < area_floor_m2
+    a_eff = np.where(floored, area_floor_m2, area_m2)
+    u = flow_m3_s / a_eff
+    du_dt = (dflow_dt - np.where(floored, 0.0, u * darea_dt)) / a_eff
+    return u, du_dt
+
+
+def _cumtrapz(values: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """Cumulative trapezoid integral along the last axis, starting at 0."""
+    steps = 0.5 * (values[..., 1:] + values[..., :-1]) * np.diff(z)
+    return np.concatenate([np.zeros((*values.shape[:-1], 1)), np.cumsum(steps, axis=-1)], axis=-1)
+
+
+def euler_pressure_difference(
+    z_m: np.ndarray,
+    area_m2: np.ndarray,
+    flow_m3_s: np.ndarray,
+    dflow_dt_m3_s2: np.ndarray,
+    darea_dt_m2_s: np.ndarray,
+    *,
+    bounds_m: tuple[float, float] | None = None,
+    area_floor_m2: float = 0.0,
+    rho_kg_m3: float = RHO_BLOOD_KG_M3,
+) -> EulerTerms:
+    """p(a) − p(b) from the 1-D Euler equation for a plug flow along z (METHODS.md §1 items 4-5).
+
+    ``p(a) − p(b) = ρ∫_a^b ∂u/∂t dz + ρ(u(b)² − u(a)²)/2`` with
+    ``u = Q / max(A, A_min)``; the integral is a trapezoid rule on the nodes,
+    and ``a``, ``b`` must be nodes.
+
+    Args:
+        z_m: increasing node positions along the axis (m), shape (n_z,).
+        area_m2, flow_m3_s, dflow_dt_m3_s2, darea_dt_m2_s: section area A,
+            flow Q (positive towards increasing z), ∂Q/∂t and ∂A/∂t, each of
+            shape (n_t, n_z) (or (n_z,) for one instant).
+        bounds_m: (a, b); default the whole axis (z[0], z[-1]).
+        area_floor_m2: A_min.
+        rho_kg_m3: fluid density.
+
+    Returns:
+        :class:`EulerTerms` with arrays of shape (n_t,) (scalars for 1-D input).
+    """
+    z = np.asarray(z_m, dtype=float)
+    if z.ndim != 1 or z.size < 2 or np.any(np.diff(z) <= 0):
+        raise UsageError("z_m must be at least two increasing positions")
+    fields = [np.asarray(x, dtype=float) for x in (area_m2, flow_m3_s, dflow_dt_m3_s2, darea_dt_m2_s)]
+    if any(f.shape[-1] != z.size for f in fields) or len({f.shape for f in fields}) != 1:
+        raise UsageError(f"area, flow and derivatives must share one shape ending in {z.size} nodes")
+    a, b = (z[0], z[-1]) if bounds_m is None else bounds_m
+    i, j = (int(np.argmin(np.abs(z - x))) for x in (a, b))
+    tolerance = 1e-9 * (z[-1] - z[0])
+    if abs(z[i] - a) > tolerance or abs(z[j] - b) > tolerance or j <= i:
+        raise UsageError(f"bounds {bounds_m} must be two increasing grid nodes")
+    u, du_dt = _velocity(*fields, area_floor_m2=area_floor_m2)
+    inertial = rho_kg_m3 * _cumtrapz(du_dt[..., i : j + 1], z[i : j + 1])[..., -1]
+    convective = 0.5 * rho_kg_m3 * (u[..., j] ** 2 - u[..., i] ** 2)
+    return EulerTerms(inertial_pa=inertial, convective_pa=convective)
+
+
+# --------------------------------------------------------------------------- result
+
+
+@dataclass(frozen=True)
+class CyclePhases:
+    """Cycle landmarks from the fitted LV volume, in ms after ED (NaN when not found)."""
+
+    es_ms: float
+    e_peak_ms: float
+    a_peak_ms: float
+    e_a_mid_ms: float
+    peak_ejection_rate_ml_s: float
+    peak_e_filling_rate_ml_s: float
+    peak_a_filling_rate_ml_s: float
+
+
+@dataclass(frozen=True)
+class IVPGFeatures:
+    """Features of the apex-to-base pressure-difference curve (mmHg, ms, % of RR from ED).
+
+    Windows: systole [ED, ES]; late-systolic reversal = minimum between the
+    systolic peak and ES; early-diastolic suction = minimum in [ES, E peak
+    filling]; E-deceleration = maximum in [E peak, midpoint of E and A
+    peaks]; A-wave = minimum in [that midpoint, A peak filling] (atrial
+    acceleration). RMS and impulses (∫ΔP dt, mmHg·s) over the cycle, systole
+    [ED, ES) and diastole [ES, next ED), early diastole [ES, E/A midpoint)
+    and late diastole. ``convective_share_pct`` = 100·RMS(convective) /
+    (RMS(inertial) + RMS(convective)). Segment features use the same windows.
+    """
+
+    peak_systolic_mmhg: float
+    peak_systolic_time_ms: float
+    peak_systolic_time_pct: float
+    late_systolic_reversal_mmhg: float
+    late_systolic_reversal_time_ms: float
+    late_systolic_reversal_time_pct: float
+    early_diastolic_suction_mmhg: float
+    early_diastolic_suction_time_ms: float
+    early_diastolic_suction_time_pct: float
+    e_deceleration_mmhg: float
+    e_deceleration_time_ms: float
+    e_deceleration_time_pct: float
+    a_wave_mmhg: float
+    a_wave_time_ms: float
+    a_wave_time_pct: float
+    rms_cycle_mmhg: float
+    rms_systole_mmhg: float
+    rms_diastole_mmhg: float
+    impulse_systole_mmhg_s: float
+    impulse_diastole_mmhg_s: float
+    impulse_early_diastole_mmhg_s: float
+    impulse_late_diastole_mmhg_s: float
+    inertial_rms_mmhg: float
+    convective_rms_mmhg: float
+    inertial_peak_abs_mmhg: float
+    convective_peak_abs_mmhg: float
+    convective_share_pct: float
+    apical_peak_systolic_mmhg: float
+    apical_early_diastolic_suction_mmhg: float
+    apical_rms_mmhg: float
+    mid_peak_systolic_mmhg: float
+    mid_early_diastolic_suction_mmhg: float
+    mid_rms_mmhg: float
+    basal_peak_systolic_mmhg: float
+    basal_early_diastolic_suction_mmhg: float
+    basal_rms_mmhg: float
+
+
+@dataclass(frozen=True, eq=False)
+class IVPGResult:
+    """Apex-to-base IVPG over one cycle, its components, segments and features.
+
+    Curves are sampled at ``time_ms`` (evenly over one RR interval from ED;
+    ``cycle_pct`` is the same axis in % of RR). Pressures are
+    p_apex − p_base in mmHg (length-normalised mmHg when
+    ``length_normalised``: ΔP·(reference_length_mm / L)²).
+
+    Attributes:
+        total_mmhg: the apex-to-base difference = inertial + convective
+            = apical + mid + basal.
+        inertial_mmhg, convective_mmhg: ρ∫∂u/∂t dz and ρ(u_base² − u_apex²)/2.
+        apical_mmhg, mid_mmhg, basal_mmhg: thirds of L, each from its lower
+            to its upper boundary.
+        lv_volume_ml, base_flow_ml_s: fitted V_LV(t) and Q(L,t) = −dV_LV/dt
+            (positive = ejection); None when the spacing is unknown.
+        lv_length_mm: L (None when the spacing is unknown); ``n_slices``
+            slabs of ``slice_spacing_mm``.
+        dz_mm: grid step used; area_floor_mm2: A_min (pixels² when spacing unknown).
+        n_harmonics: harmonics used (requested ones clipped to the frame count).
+        timing_source, method, notes: provenance and caveats.
+    """
+
+    time_ms: np.ndarray
+    cycle_pct: np.ndarray
+    total_mmhg: np.ndarray
+    inertial_mmhg: np.ndarray
+    convective_mmhg: np.ndarray
+    apical_mmhg: np.ndarray
+    mid_mmhg: np.ndarray
+    basal_mmhg: np.ndarray
+    lv_volume_ml: np.ndarray | None
+    base_flow_ml_s: np.ndarray | None
+    features: IVPGFeatures
+    phases: CyclePhases
+    rr_interval_ms: float
+    lv_length_mm: float | None
+    n_slices: int
+    slice_spacing_mm: float | None
+    dz_mm: float
+    area_floor_mm2: float
+    n_harmonics: int
+    spacing_known: bool
+    length_normalised: bool
+    reference_length_mm: float | None
+    timing_source: str
+    method: str
+    subject_id: str = ""
+    source: str = "<memory>"
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def pressure_unit(self) -> str:
+        if self.length_normalised:
+            return f"mmHg scaled to an LV length of {self.reference_length_mm:g} mm (x (L_ref/L)^2)"
+        return "mmHg"
+
+    def to_dict(self, *, include_curves: bool = True) -> dict[str, Any]:
+        """JSON-able values, units in the key names.
+
+        Pressure keys end in ``_mmhg`` (``_mmhg_s`` for impulses); in the
+        length-normalised form they end in ``_mmhg_lnorm`` (``_mmhg_s_lnorm``)
+        so the two can never be mixed up.
+        """
+        suffix = "_lnorm" if self.length_normalised else ""
+
+        def key(name: str) -> str:
+            return name + suffix if name.endswith(("_mmhg", "_mmhg_s")) else name
+
+        def clean(value: Any) -> Any:
+            if isinstance(value, float):
+                return value if math.isfinite(value) else None
+            return value
+
+        out: dict[str, Any] = {
+            "subject_id": self.subject_id,
+            "source": self.source,
+            "method": self.method,
+            "pressure_unit": self.pressure_unit,
+            "length_normalised": self.length_normalised,
+            "reference_length_mm": self.reference_length_mm,
+            "spacing_known": self.spacing_known,
+            "timing_source": self.timing_source,
+            "rr_interval_ms": self.rr_interval_ms,
+            "lv_length_mm": self.lv_length_mm,
+            "n_slices": self.n_slices,
+            "slice_spacing_mm": self.slice_spacing_mm,
+            "dz_mm": self.dz_mm,
+            "area_floor_mm2" if self.spacing_known else "area_floor_px2": self.area_floor_mm2,
+            "n_harmonics": self.n_harmonics,
+            "notes": list(self.notes),
+        }
+        out.update({key(k): clean(float(v)) for k, v in asdict(self.features).items()})
+        out.update({f"phase_{k}": clean(float(v)) for k, v in asdict(self.phases).items()})
+        if include_curves:
+            curves = {
+                "time_ms": self.time_ms,
+                "cycle_pct": self.cycle_pct,
+                "total_mmhg": self.total_mmhg,
+                "inertial_mmhg": self.inertial_mmhg,
+                "convective_mmhg": self.convective_mmhg,
+                "apical_mmhg": self.apical_mmhg,
+                "mid_mmhg": self.mid_mmhg,
+                "basal_mmhg": self.basal_mmhg,
+                "lv_volume_ml": self.lv_volume_ml,
+                "base_flow_ml_s": self.base_flow_ml_s,
+            }
+            out["curves"] = {
+                key(k): None if v is None else [float(x) for x in v] for k, v in curves.items()
+            }
+        return out
+
+
+# --------------------------------------------------------------------------- solver
+
+
+def _grid(n_slices: int, spacing_mm: float, dz_mm: float) -> tuple[np.ndarray, np.ndarray, int]:
+    """Nodes (mm) from 0 to L with every slice centre, L/3 and 2L/3 on a node; nodes per slice."""
+    per_slice = max(1, math.ceil(spacing_mm / dz_mm - 1e-9))
+    while (n_slices * per_slice) % 3:
+        per_slice += 1
+    z = np.linspace(0.0, n_slices * spacing_mm, n_slices * per_slice + 1)
+    centres = (np.arange(n_slices) + 0.5) * spacing_mm
+    return z, centres, per_slice
+
+
+def _interpolation_matrix(z: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """W (n_nodes, n_slices): linear between centres, constant beyond the outer ones (np.interp)."""
+    eye = np.eye(centres.size)
+    return np.stack([np.interp(z, centres, eye[k]) for k in range(centres.size)], axis=1)
+
+
+def _window(t: np.ndarray, lo: float, hi: float, *, closed: bool = True) -> np.ndarray:
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return np.zeros(t.shape, dtype=bool)
+    return (t >= lo) & ((t <= hi) if closed else (t < hi))
+
+
+def _extreme(curve: np.ndarray, t: np.ndarray, sel: np.ndarray, kind: str) -> tuple[float, float]:
+    if not sel.any():
+        return math.nan, math.nan
+    idx = np.flatnonzero(sel)
+    j = idx[np.argmax(curve[idx]) if kind == "max" else np.argmin(curve[idx])]
+    return float(curve[j]), float(t[j])
+
+
+def _rms(curve: np.ndarray, sel: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(curve[sel] ** 2))) if sel.any() else math.nan
+
+
+def _phases(t: np.ndarray, volume: np.ndarray, rate: np.ndarray, rr: float) -> tuple[CyclePhases, list[str]]:
+    """ES = argmin V; E and A = the two largest filling-rate (dV/dt) peaks after ES."""
+    notes: list[str] = []
+    i_es = int(np.argmin(volume))
+    es = float(t[i_es])
+    # wrap one sample so a filling peak on the last sample is still a peak
+    diastolic = np.concatenate([rate[i_es:], rate[:1]])
+    scale = float(np.max(np.abs(rate))) or 1.0
+    peaks, props = signal.find_peaks(diastolic, height=0.0, prominence=0.05 * scale)
+    peaks = peaks[diastolic[peaks] > 0]
+    top = np.sort(peaks[np.argsort(diastolic[peaks])[::-1][:2]])
+    times = [float(t[(i_es + p) % t.size]) if i_es + p < t.size else rr for p in top]
+    e_peak = times[0] if times else math.nan
+    a_peak = times[1] if len(times) > 1 else math.nan
+    if not times:
+        notes.append("no diastolic filling peak found: diastolic features are NaN")
+    elif len(times) == 1:
+        notes.append("one diastolic filling peak only (E and A merged?): A-wave features are NaN")
+    return CyclePhases(
+        es_ms=es,
+        e_peak_ms=e_peak,
+        a_peak_ms=a_peak,
+        e_a_mid_ms=0.5 * (e_peak + a_peak) if len(times) > 1 else rr,
+        peak_ejection_rate_ml_s=float(-rate[: i_es + 1].min()) if i_es > 0 else math.nan,
+        peak_e_filling_rate_ml_s=float(diastolic[top[0]]) if times else math.nan,
+        peak_a_filling_rate_ml_s=float(diastolic[top[1]]) if len(times) > 1 else math.nan,
+    ), notes
+
+
+def _features(
+    t: np.ndarray,
+    rr: float,
+    total: np.ndarray,
+    inertial: np.ndarray,
+    convective: np.ndarray,
+    segments: dict[str, np.ndarray],
+    ph: CyclePhases,
+) -> IVPGFeatures:
+    dt_s = rr / t.size / 1000.0
+    systole = _window(t, 0.0, ph.es_ms)
+    peak_sys, t_sys = _extreme(total, t, systole, "max")
+    reversal, t_rev = _extreme(total, t, _window(t, t_sys, ph.es_ms), "min")
+    suction_window = _window(t, ph.es_ms, ph.e_peak_ms)
+    suction, t_suc = _extreme(total, t, suction_window, "min")
+    e_dec, t_edec = _extreme(total, t, _window(t, ph.e_peak_ms, ph.e_a_mid_ms), "max")
+    a_wave, t_a = _extreme(total, t, _window(t, ph.e_a_mid_ms, ph.a_peak_ms), "min")
+    sys_open = _window(t, 0.0, ph.es_ms, closed=False)
+    dia = ~sys_open
+    early = _window(t, ph.es_ms, ph.e_a_mid_ms, closed=False)
+    late = dia & ~early
+    everything = np.ones(t.shape, dtype=bool)
+
+    def pct(time_ms: float) -> float:
+        return 100.0 * time_ms / rr
+
+    rms_i, rms_c = _rms(inertial, everything), _rms(convective, everything)
+    values: dict[str, float] = {
+        "peak_systolic_mmhg": peak_sys,
+        "peak_systolic_time_ms": t_sys,
+        "peak_systolic_time_pct": pct(t_sys),
+        "late_systolic_reversal_mmhg": reversal,
+        "late_systolic_reversal_time_ms": t_rev,
+        "late_systolic_reversal_time_pct": pct(t_rev),
+        "early_diastolic_suction_mmhg": suction,
+        "early_diastolic_suction_time_ms": t_suc,
+        "early_diastolic_suction_time_pct": pct(t_suc),
+        "e_deceleration_mmhg": e_dec,
+        "e_deceleration_time_ms": t_edec,
+        "e_deceleration_time_pct": pct(t_edec),
+        "a_wave_mmhg": a_wave,
+        "a_wave_time_ms": t_a,
+        "a_wave_time_pct": pct(t_a),
+        "rms_cycle_mmhg": _rms(total, everything),
+        "rms_systole_mmhg": _rms(total, sys_open),
+        "rms_diastole_mmhg": _rms(total, dia),
+        "impulse_systole_mmhg_s": float(total[sys_open].sum() * dt_s),
+        "impulse_diastole_mmhg_s": float(total[dia].sum() * dt_s),
+        "impulse_early_diastole_mmhg_s": float(total[early].sum() * dt_s) if early.any() else math.nan,
+        "impulse_late_diastole_mmhg_s": float(total[late].sum() * dt_s),
+        "inertial_rms_mmhg": rms_i,
+        "convective_rms_mmhg": rms_c,
+        "inertial_peak_abs_mmhg": float(np.abs(inertial).max()),
+        "convective_peak_abs_mmhg": float(np.abs(convective).max()),
+        "convective_share_pct": 100.0 * rms_c / (rms_i + rms_c) if rms_i + rms_c > 0 else math.nan,
+    }
+    for name, curve in segments.items():
+        values[f"{name}_peak_systolic_mmhg"] = _extreme(curve, t, systole, "max")[0]
+        values[f"{name}_early_diastolic_suction_mmhg"] = _extreme(curve, t, suction_window, "min")[0]
+        values[f"{name}_rms_mmhg"] = _rms(curve, everything)
+    return IVPGFeatures(**values)
+
+
+def ivpg_from_areas(
+    sections: SectionAreas,
+    *,
+    n_harmonics: int = 8,
+    dz_mm: float = 1.0,
+    area_floor_fraction: float = DEFAULT_AREA_FLOOR_FRACTION,
+    n_output_samples: int = 100,
+    normalise_length: bool | None = None,
+    reference_length_mm: float = REFERENCE_LV_LENGTH_MM,
+    rho_kg_m3: float = RHO_BLOOD_KG_M3,
+) -> IVPGResult:
+    """Apex-to-base IVPG from Eulerian section areas A_k(t) (the method in the module docstring).
+
+    Args:
+        sections: per-slice LV cavity areas over one cycle, apex first.
+        n_harmonics: Fourier harmonics for the time derivatives (8-10
+            recommended; clipped to (n_frames − 1) // 2, noted in the result).
+        dz_mm: largest grid step along the long axis, 0 < dz <= 2 mm.
+        area_floor_fraction: A_min as a fraction of the largest section area.
+        n_output_samples: samples of the output curves over one cycle (>= 20).
+        normalise_length: report ΔP·(L_ref/L)²; None = only when the spacing is unknown.
+        reference_length_mm: L_ref of the normalised form.
+        rho_kg_m3: blood density.
+
+    Returns:
+        An :class:`IVPGResult`.
+    """
+    if not (0 < dz_mm <= MAX_DZ_MM):
+        raise UsageError(f"dz_mm must be in (0, {MAX_DZ_MM:g}] mm, got {dz_mm!r}")
+    if not (0 < area_floor_fraction < 1):
+        raise UsageError(f"area_floor_fraction must be in (0, 1), got {area_floor_fraction!r}")
+    if int(n_output_samples) != n_output_samples or n_output_samples < 20:
+        raise UsageError(f"n_output_samples must be an integer >= 20, got {n_output_samples!r}")
+    if not (reference_length_mm > 0 and rho_kg_m3 > 0):
+        raise UsageError("reference_length_mm and rho_kg_m3 must be positive")
+    normalise = (not sections.spacing_known) if normalise_length is None else bool(normalise_length)
+    if not sections.spacing_known and not normalise:
+        raise UsageError(
+            f"{sections.source}: spacing unknown, absolute pressures cannot be computed; "
+            "use normalise_length=None or True"
+        )
+
+    rr = sections.rr_interval_ms
+    fit = fit_periodic(sections.areas_mm2.T, n_harmonics, times=sections.frame_times_ms, period=rr)
+    t_ms = np.arange(n_output_samples) * (rr / n_output_samples)
+    # Areas and their time derivatives per slice (mm², per ms^k) -> SI (m², per s^k).
+    per_slice = [fit.derivative(t_ms, order=k) * 1e-6 * 1000.0**k for k in (0, 1, 2)]
+
+    z_mm, centres_mm, _ = _grid(sections.n_slices, sections.slice_spacing_mm, dz_mm)
+    weights = _interpolation_matrix(z_mm, centres_mm)
+    area, darea, d2area = (x @ weights.T for x in per_slice)  # (n_t, n_nodes)
+    z_m = z_mm * 1e-3
+    volume = _cumtrapz(area, z_m)
+    flow = -_cumtrapz(darea, z_m)  # Q(z,t) = −∂V/∂t
+    dflow = -_cumtrapz(d2area, z_m)
+    area_floor = area_floor_fraction * float(sections.areas_mm2.max()) * 1e-6
+
+    thirds = z_m[[0, (z_m.size - 1) // 3, 2 * (z_m.size - 1) // 3, -1]]
+    segments_pa = {
+        name: euler_pressure_difference(
+            z_m, area, flow, dflow, darea,
+            bounds_m=(thirds[k], thirds[k + 1]), area_floor_m2=area_floor, rho_kg_m3=rho_kg_m3,
+        )
+        for k, name in enumerate(_SEGMENTS)
+    }
+    whole = euler_pressure_difference(z_m, area, flow, dflow, darea, area_floor_m2=area_floor, rho_kg_m3=rho_kg_m3)
+
+    length_mm = float(z_mm[-1])
+    scale = (reference_length_mm / length_mm) ** 2 if normalise else 1.0
+    to_mmhg = scale / PA_PER_MMHG
+    inertial, convective = whole.inertial_pa * to_mmhg, whole.convective_pa * to_mmhg
+    total = inertial + convective
+    segments = {name: terms.total_pa * to_mmhg for name, terms in segments_pa.items()}
+
+    v_lv_ml = volume[:, -1] * 1e6
+    rate_ml_s = -flow[:, -1] * 1e6  # dV_LV/dt
+    phases, phase_notes = _phases(t_ms, v_lv_ml, rate_ml_s, rr)
+    features = _features(t_ms, rr, total, inertial, convective, segments, phases)
+
+    notes = list(sections.notes) + phase_notes
+    if fit.clipped:
+        notes.append(f"{sections.n_frames} frames determine only {fit.n_harmonics} harmonics ({n_harmonics} requested)")
+    if not sections.spacing_known:
+        notes.append("voxel spacing unknown: pressures length-normalised, volumes not reported")
+    interior_empty = (sections.areas_mm2[1:-1] == 0).any(axis=1) if sections.n_slices > 2 else np.zeros(0, bool)
+    if interior_empty.any():
+        notes.append(f"{int(interior_empty.sum())} interior slice(s) have no LV cavity on some frame (area floor applies)")
+
+    dz_used = float(z_mm[1] - z_mm[0])
+    known = sections.spacing_known
+    return IVPGResult(
+        time_ms=t_ms,
+        cycle_pct=100.0 * t_ms / rr,
+        total_mmhg=total,
+        inertial_mmhg=inertial,
+        convective_mmhg=convective,
+        apical_mmhg=segments["apical"],
+        mid_mmhg=segments["mid"],
+        basal_mmhg=segments["basal"],
+        lv_volume_ml=v_lv_ml if known else None,
+        base_flow_ml_s=-rate_ml_s if known else None,
+        features=features,
+        phases=phases,
+        rr_interval_ms=float(rr),
+        lv_length_mm=length_mm if known else None,
+        n_slices=sections.n_slices,
+        slice_spacing_mm=float(sections.slice_spacing_mm) if known else None,
+        dz_mm=dz_used if known else dz_used / sections.slice_spacing_mm,
+        area_floor_mm2=area_floor * 1e6,
+        n_harmonics=fit.n_harmonics,
+        spacing_known=known,
+        length_normalised=normalise,
+        reference_length_mm=reference_length_mm if normalise else None,
+        timing_source=sections.timing_source,
+        method=(
+            "1-D Euler along the LV long axis on Eulerian short-axis sections, flow from volume change "
+            "(METHODS.md §1); apex fixed, L = slice extent; "
+            f"Fourier time derivatives ({fit.n_harmonics} harmonics); rho {rho_kg_m3:g} kg/m3; "
+            f"area floor {100 * area_floor_fraction:g} % of max section area"
+        ),
+        subject_id=sections.subject_id,
+        source=sections.source,
+        notes=tuple(notes),
+    )
+
+
+def compute_ivpg(
+    cine: CineCMR,
+    *,
+    rr_interval_ms: float | None = None,
+    n_harmonics: int = 8,
+    dz_mm: float = 1.0,
+    area_floor_fraction: float = DEFAULT_AREA_FLOOR_FRACTION,
+    normalise_length: bool | None = None,
+    slice_order: SliceOrder = "auto",
+) -> IVPGResult:
+    """IVPG from a cine segmented on every frame (see the module docstring for the method).
+
+    Args:
+        cine: cine with spacing, LV cavity masks on every frame and trigger
+            times (or ``rr_interval_ms``).
+        rr_interval_ms: cycle length in ms; required without trigger times.
+        n_harmonics, dz_mm, area_floor_fraction, normalise_length: as in :func:`ivpg_from_areas`.
+        slice_order: as in :func:`cine_section_areas`.
+
+    Raises:
+        MissingDataError: masks missing on some frame, or no timing (names ``cine.source``).
+    """
+    sections = cine_section_areas(cine, rr_interval_ms=rr_interval_ms, slice_order=slice_order)
+    return ivpg_from_areas(
+        sections,
+        n_harmonics=n_harmonics,
+        dz_mm=dz_mm,
+        area_floor_fraction=area_floor_fraction,
+        normalise_length=normalise_length,
+    )
