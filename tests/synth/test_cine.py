@@ -103,7 +103,11 @@ def test_container_geometry_timing_and_metadata() -> None:
     assert cine.metadata["slice_order"] == "base_to_apex"
     # affine columns carry the spacing (voxel (x, y, z) -> mm)
     assert np.allclose(np.linalg.norm(cine.affine[:3, :3], axis=0), [dx, dy, dz])
-    assert np.linalg.det(cine.affine[:3, :3]) > 0  # right-handed: survives a DICOM round trip
+    # a base-to-apex stack shown in the standard view is left-handed, as real ones are,
+    # and its long axis points from the base to the apex: left, anterior and inferior in RAS+
+    assert np.linalg.det(cine.affine[:3, :3]) < 0
+    long_axis = cine.affine[:3, 2]
+    assert long_axis[0] < 0 and long_axis[1] > 0 and long_axis[2] < 0
 
 
 def test_finer_spacing_range_at_the_reference_matrix() -> None:

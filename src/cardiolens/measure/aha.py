@@ -245,7 +245,7 @@ def slice_levels(
 
 def segment_from_theta(theta_rad: np.ndarray, level: Level) -> np.ndarray:
     """AHA segment numbers (int) for AHA angles ``theta_rad`` on a slice at ``level``."""
-    theta = wrap_angle_rad(theta_rad)
+    theta = wrap_angle_rad(theta_rad) + 1e-9  # a boundary angle (e.g. 30 deg) opens the next sector
     if level == "apical":
         index = np.floor((theta + np.pi / 4) / (np.pi / 2)).astype(int) % 4
         return 13 + index
@@ -255,9 +255,7 @@ def segment_from_theta(theta_rad: np.ndarray, level: Level) -> np.ndarray:
     return index + (1 if level == "basal" else 7)
 
 
-def aha_theta(
-    image_angle_rad: np.ndarray | float, septal_angle: float, *, clockwise: bool = False
-) -> np.ndarray:
+def aha_theta(image_angle_rad: np.ndarray | float, septal_angle: float, *, clockwise: bool = False) -> np.ndarray:
     """AHA angle (0 anterior, +pi/2 septal) of image directions ``atan2(dy, dx)``.
 
     The septal direction maps to +pi/2; anterior lies 90 deg from it,
@@ -267,9 +265,7 @@ def aha_theta(
     return wrap_angle_rad(np.pi / 2 - sign * (np.asarray(image_angle_rad, dtype=float) - septal_angle))
 
 
-def _per_slice_angles(
-    septal_angles_rad: float | Sequence[float | None] | None, n_slices: int
-) -> list[float | None]:
+def _per_slice_angles(septal_angles_rad: float | Sequence[float | None] | None, n_slices: int) -> list[float | None]:
     if septal_angles_rad is None:
         return [None] * n_slices
     if np.isscalar(septal_angles_rad):
@@ -363,6 +359,18 @@ def aha_segment_map(
         derived = None if affine is None else clockwise_from_affine(affine, base_to_apex=base_to_apex)
         clockwise = bool(derived) if derived is not None else False
 
+    # Work inside the box holding every label (plus a margin for the RV contact test).
+    any_label = (myo | cavity if rv is None else myo | cavity | rv).any(axis=0)
+    rows, cols = np.flatnonzero(any_label.any(axis=1)), np.flatnonzero(any_label.any(axis=0))
+    box = (
+        slice(None),
+        slice(max(rows[0] - 2, 0), rows[-1] + 3),
+        slice(max(cols[0] - 2, 0), cols[-1] + 3),
+    )
+    myo, cavity = myo[box], cavity[box]
+    rv = None if rv is None else rv[box]
+    cropped = segments[box]  # a view: writing into it fills ``segments``
+
     levels = slice_levels(cavity, myo, base_to_apex=base_to_apex)
     n_slices = myo.shape[0]
     angles = _per_slice_angles(septal_angles_rad, n_slices)
@@ -385,11 +393,11 @@ def aha_segment_map(
         if level is None:
             continue
         if level == "cap":
-            segments[z][myo[z]] = APICAL_CAP
+            cropped[z][myo[z]] = APICAL_CAP
             continue
         centre = _centroid_yx(cavity[z]) or _centroid_yx(myo[z])
         assert centre is not None
         septal = angles[z] if angles[z] is not None else fallback
         theta = aha_theta(_image_angles(myo[z], centre, spacing), septal, clockwise=clockwise)
-        segments[z][myo[z]] = segment_from_theta(theta, level)
+        cropped[z][myo[z]] = segment_from_theta(theta, level)
     return segments

@@ -2,44 +2,51 @@
 
 Method: METHODS.md §1, "default method" — a 1-D Euler model along the LV long
 axis with the flow derived from volume change. It adapts the Doppler Euler
-approach (Greenberg & Thomas; Yotti et al., Circulation 2005;112:2921) to the
-short-axis stack; it is not known to be published for CMR, and the commercial
-CMR IVPG papers (Vos et al., EHJ-CVI 2023;24:1231, doi:10.1093/ehjci/jead083)
-use the different Pedrizzetti hemodynamic-force model on long-axis cines, so
-values are not interchangeable with theirs.
+approach (Greenberg & Thomas; Yotti et al., Circulation 2005) to the
+short-axis stack; it is not known to be published for CMR, and the CMR IVPG
+papers (Vos et al., EHJ-CVI 2023;24:1231, doi:10.1093/ehjci/jead083) use the
+different Pedrizzetti hemodynamic-force model on long-axis cines, so values
+are not interchangeable with theirs.
 
 Steps (SI units inside; pressures reported in mmHg, 1 mmHg = 133.322 Pa):
 
-1. Axis z runs from the apex (z = 0, assumed fixed) to the base (z = L).
-   Without long-axis views the mitral annulus cannot be tracked, so L is the
-   slice-extent fallback: the apical edge of the most apical slab to the
-   basal edge of the most basal slab holding LV cavity on any frame (slab =
-   slice centre ± spacing/2). The short-axis planes are fixed in the scanner,
-   so their LV blood-pool areas A_k(t) (label 3, papillary muscles included)
-   are Eulerian sections; the base moving through the basal slabs shows up as
-   their areas shrinking.
+1. Axis z runs from the apex (z = 0, assumed fixed) towards the base.
+   Without long-axis views the mitral annulus cannot be tracked, so the
+   slice extent is the fallback: the Eulerian box [0, L] runs from the
+   apical edge of the most apical slab to the basal edge of the most basal
+   slab holding LV cavity on any frame (slab = slice centre ± spacing/2).
+   The short-axis planes are fixed in the scanner, so their LV blood-pool
+   areas A_k(t) (label 3, papillary muscles included) are Eulerian sections.
 2. Areas are resampled to a uniform grid with Δz ≤ 2 mm (default 1 mm):
-   linear between slice centres, constant over the two outer half-slabs, so
-   that V(L) equals the disc-summation volume Σ A_k·spacing exactly. Grid
-   nodes fall on every slice centre and on L/3 and 2L/3.
+   linear between slice centres (which fall on nodes), constant over the two
+   outer half-slabs, so that V(L) equals the disc-summation volume
+   Σ A_k·spacing exactly.
 3. Cumulative volume V(z,t) = ∫_0^z A dz'; flow through the fixed plane z,
-   positive towards the base, Q(z,t) = −∂V(z,t)/∂t. Because L is fixed,
-   Q(L,t) = −dV_LV/dt (the base flow) exactly; Q(0,t) = 0.
+   positive towards the base, Q(z,t) = −∂V(z,t)/∂t. Because the box is fixed,
+   Q(L,t) = −dV_LV/dt exactly (``base_flow_ml_s``); Q(0,t) = 0.
 4. Section-mean (plug-flow) axial velocity u = Q / max(A, A_min), so u(0) = 0.
-   A_min = ``area_floor_fraction`` × the largest section area of the cycle:
-   sections that empty (the base has left a basal slab; an apical slab
-   obliterated at end-systole) would otherwise give u → ∞.
-5. Euler equation ∂p/∂z = −ρ(∂u/∂t + u ∂u/∂z), integrated:
-   ΔP_AB(t) = p_apex − p_base = ρ∫_0^L ∂u/∂t dz (inertial)
+   A_min = ``area_floor_fraction`` (5 %) × the largest section area of the
+   cycle, for sections that nearly empty (an apical slab obliterated at
+   end-systole), where u = Q/A would diverge.
+5. The base descends through the top slabs in systole; a slab it has partly
+   left keeps only part of its disc area, which is not an LV cross-section,
+   and u = Q/A there would be the (meaningless) velocity of the whole stroke
+   through a sliver. The instantaneous base L(t) ≤ L is therefore taken where
+   the section area, scanned down from the top of the stack, first reaches
+   ``base_area_fraction`` (70 %) of the largest section of that instant
+   (:func:`effective_base_m`; interpolated, so it moves continuously).
+6. Euler equation ∂p/∂z = −ρ(∂u/∂t + u ∂u/∂z), integrated from the apex to
+   L(t): ΔP_AB(t) = p_apex − p_base = ρ∫_0^L(t) ∂u/∂t dz (inertial)
    + ρ(u_base² − u_apex²)/2 (convective).
-   Segments are thirds of L (apical [0, L/3], mid, basal [2L/3, L]),
+   Segments are thirds of L(t) (apical [0, L/3], mid, basal [2L/3, L]),
    ΔP_seg = ρ∫_seg ∂u/∂t dz + ρ(u_top² − u_bottom²)/2; they sum to the total.
    ρ = 1060 kg/m³. Positive ΔP pushes blood from the apex towards the base
    (ejection acceleration, E-wave deceleration); negative ΔP is suction
    towards the apex (early-diastolic filling acceleration, atrial kick).
-6. Time derivatives come from a truncated Fourier series of each slice's
+7. Time derivatives come from a truncated Fourier series of each slice's
    area over the (periodic) cycle (:mod:`cardiolens.measure.fourier`, 8-10
-   harmonics), never from frame differences:
+   harmonics), never from frame differences; everything else is linear in
+   the areas, so ∂V/∂t, ∂Q/∂t are exact for the series, and
    ∂u/∂t = ∂Q/∂t / A − Q ∂A/∂t / A² (∂Q/∂t / A_min where the floor applies).
 
 Assumptions: a straight long axis perpendicular to evenly spaced, parallel
@@ -53,21 +60,25 @@ scales with the square of the length scale. The curves are then reported in
 the spacing-invariant, length-normalised form ΔP·(L_ref/L)² — the pressure
 difference the same shape and timing would have in an LV of length
 L_ref = 90 mm — with ``length_normalised=True`` and key names ending in
-``_mmhg_lnorm``. (The nicm study's "IVPG scaled by LV length" is matched in
-spirit: any length scaling removes the spacing; this module fixes L² so the
-scaled values stay in physiological mmHg.) ``normalise_length=True`` gives
-the same form for subjects with known spacing, for cohorts that mix both.
+``_mmhg_lnorm``. The nicm study reports "IVPG scaled by LV length" without
+an exact formula [U]; dividing by L alone would leave ΔP/L ∝ L, so the L²
+form is the one that removes an unknown spacing exactly (and keeps values in
+physiological mmHg). ``normalise_length=True`` gives the same form for
+subjects with known spacing, for cohorts that mix both.
 
 Timing unknown (no trigger times, e.g. ACDC): pass ``rr_interval_ms``; frames
 are then assumed evenly spaced over one RR interval starting at ED, and the
 result says so in ``timing_source``.
 
-Cycle phases come from the fitted LV volume V_LV(t) = V(L,t): ES = argmin V;
-E and A = the two largest diastolic peaks of the filling rate dV/dt.
+Cycle phases come from the fitted LV volume V_LV(t) = V(L,t): ES = argmin V
+(the first sample of the isovolumic plateau, V within 1 % of the stroke
+volume of its minimum); E and A = the two largest diastolic peaks of the
+filling rate dV/dt. Features are defined in :class:`IVPGFeatures`.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final, Literal
@@ -78,23 +89,31 @@ from scipy import signal, special
 from cardiolens.data.cine import CineCMR
 from cardiolens.data.labels import CINE_LABELS
 from cardiolens.data.volume import CMRVolume
-from cardiolens.errors import InconsistentGeometryError, MissingDataError, NonFiniteValueError, UsageError
+from cardiolens.errors import (
+    InconsistentGeometryError,
+    MissingDataError,
+    NonFiniteValueError,
+    UsageError,
+)
 from cardiolens.measure.fourier import fit_periodic
 
 __all__ = [
-    "CyclePhases",
     "DEFAULT_AREA_FLOOR_FRACTION",
+    "DEFAULT_BASE_AREA_FRACTION",
     "DEFAULT_TEMPLATE_RR_MS",
-    "IVPGFeatures",
-    "IVPGResult",
     "PA_PER_MMHG",
     "REFERENCE_LV_LENGTH_MM",
     "RHO_BLOOD_KG_M3",
+    "CyclePhases",
+    "EulerTerms",
+    "IVPGFeatures",
+    "IVPGResult",
     "SectionAreas",
     "VolumeTemplate",
     "cine_section_areas",
     "compute_ivpg",
     "ed_es_template_areas",
+    "effective_base_m",
     "euler_pressure_difference",
     "ivpg_from_areas",
 ]
@@ -106,7 +125,10 @@ PA_PER_MMHG: Final[float] = 133.322
 #: Largest allowed grid step along the long axis (METHODS.md §1 item 1).
 MAX_DZ_MM: Final[float] = 2.0
 #: Section-area floor as a fraction of the largest area of the cycle (see step 4).
-DEFAULT_AREA_FLOOR_FRACTION: Final[float] = 0.1
+DEFAULT_AREA_FLOOR_FRACTION: Final[float] = 0.05
+#: The instantaneous base is where the section area first reaches this fraction of
+#: the largest section of that instant, scanning down from the top of the stack (step 5).
+DEFAULT_BASE_AREA_FRACTION: Final[float] = 0.7
 #: LV length of the length-normalised form, in mm (a typical adult ED cavity length).
 REFERENCE_LV_LENGTH_MM: Final[float] = 90.0
 #: RR interval assumed by the ED/ES template when none is known: 70 bpm.
@@ -115,6 +137,7 @@ DEFAULT_TEMPLATE_RR_MS: Final[float] = 60000.0 / 70.0
 SliceOrder = Literal["auto", "base_to_apex", "apex_to_base"]
 _LV_CAVITY: Final[int] = CINE_LABELS["lv_cavity"]
 _SEGMENTS: Final[tuple[str, ...]] = ("apical", "mid", "basal")
+_ES_PLATEAU_FRACTION: Final[float] = 0.01
 
 
 # --------------------------------------------------------------------------- inputs
@@ -332,7 +355,7 @@ class VolumeTemplate:
     - diastasis [``diastasis_start``, ``atrial_start``]: ``diastasis_fraction``, I_x(2, 2)
     - atrial kick (A wave) [``atrial_start``, 1]: the rest, I_x(2, 2)
 
-    Defaults (ES at 35 % of RR, E/A filling ratio about 2) describe a normal
+    Defaults (ES at 35 % of RR, E/A peak filling-rate ratio about 2) describe a normal
     adult at rest; they are a documented assumption, not a measurement.
     """
 
@@ -346,9 +369,10 @@ class VolumeTemplate:
 
     def __post_init__(self) -> None:
         edges = (0.0, self.ejection_start, self.es, self.filling_start, self.diastasis_start, self.atrial_start, 1.0)
-        if any(b <= a for a, b in zip(edges, edges[1:])):
+        if any(b <= a for a, b in itertools.pairwise(edges)):
             raise UsageError(f"template phases must increase within (0, 1), got {edges[1:-1]}")
-        if not (0 < self.early_fraction and 0 <= self.diastasis_fraction and self.early_fraction + self.diastasis_fraction < 1):
+        fractions_ok = self.early_fraction > 0 and self.diastasis_fraction >= 0
+        if not (fractions_ok and self.early_fraction + self.diastasis_fraction < 1):
             raise UsageError("template filling fractions must be positive and sum to less than 1")
 
     def ejected_fraction(self, phase: np.ndarray | float) -> np.ndarray:
@@ -491,6 +515,12 @@ def _cumtrapz(values: np.ndarray, z: np.ndarray) -> np.ndarray:
     return np.concatenate([np.zeros((*values.shape[:-1], 1)), np.cumsum(steps, axis=-1)], axis=-1)
 
 
+def _bracket(z: np.ndarray, zq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Node index j with z[j] <= zq < z[j+1] (the last interval for zq = z[-1]) and the weight of node j+1."""
+    j = np.clip(np.searchsorted(z, zq, side="right") - 1, 0, z.size - 2)
+    return j, (zq - z[j]) / (z[j + 1] - z[j])
+
+
 def euler_pressure_difference(
     z_m: np.ndarray,
     area_m2: np.ndarray,
@@ -498,43 +528,86 @@ def euler_pressure_difference(
     dflow_dt_m3_s2: np.ndarray,
     darea_dt_m2_s: np.ndarray,
     *,
-    bounds_m: tuple[float, float] | None = None,
+    bounds_m: tuple[float | np.ndarray, float | np.ndarray] | None = None,
     area_floor_m2: float = 0.0,
     rho_kg_m3: float = RHO_BLOOD_KG_M3,
 ) -> EulerTerms:
     """p(a) − p(b) from the 1-D Euler equation for a plug flow along z (METHODS.md §1 items 4-5).
 
     ``p(a) − p(b) = ρ∫_a^b ∂u/∂t dz + ρ(u(b)² − u(a)²)/2`` with
-    ``u = Q / max(A, A_min)``; the integral is a trapezoid rule on the nodes,
-    and ``a``, ``b`` must be nodes.
+    ``u = Q / max(A, A_min)`` and ``∂u/∂t`` by the quotient rule. The
+    integral is the trapezoid rule on the nodes; between nodes, A, Q and
+    their time derivatives are interpolated linearly and u is formed from
+    them, so ``ΔP(a, b) + ΔP(b, c) = ΔP(a, c)`` holds to rounding.
 
     Args:
         z_m: increasing node positions along the axis (m), shape (n_z,).
         area_m2, flow_m3_s, dflow_dt_m3_s2, darea_dt_m2_s: section area A,
             flow Q (positive towards increasing z), ∂Q/∂t and ∂A/∂t, each of
             shape (n_t, n_z) (or (n_z,) for one instant).
-        bounds_m: (a, b); default the whole axis (z[0], z[-1]).
+        bounds_m: (a, b) in m, each a number or one value per time (n_t,),
+            within [z[0], z[-1]]; default the whole axis.
         area_floor_m2: A_min.
         rho_kg_m3: fluid density.
 
     Returns:
-        :class:`EulerTerms` with arrays of shape (n_t,) (scalars for 1-D input).
+        :class:`EulerTerms` with arrays of shape (n_t,) ((1,) for 1-D input).
     """
     z = np.asarray(z_m, dtype=float)
     if z.ndim != 1 or z.size < 2 or np.any(np.diff(z) <= 0):
         raise UsageError("z_m must be at least two increasing positions")
-    fields = [np.asarray(x, dtype=float) for x in (area_m2, flow_m3_s, dflow_dt_m3_s2, darea_dt_m2_s)]
-    if any(f.shape[-1] != z.size for f in fields) or len({f.shape for f in fields}) != 1:
-        raise UsageError(f"area, flow and derivatives must share one shape ending in {z.size} nodes")
+    fields = [np.atleast_2d(np.asarray(x, dtype=float)) for x in (area_m2, flow_m3_s, dflow_dt_m3_s2, darea_dt_m2_s)]
+    if any(f.shape[-1] != z.size for f in fields) or len({f.shape for f in fields}) != 1 or fields[0].ndim != 2:
+        raise UsageError(f"area, flow and derivatives must share one shape (n_t, {z.size})")
+    n_t = fields[0].shape[0]
     a, b = (z[0], z[-1]) if bounds_m is None else bounds_m
-    i, j = (int(np.argmin(np.abs(z - x))) for x in (a, b))
+    lo = np.broadcast_to(np.asarray(a, dtype=float), (n_t,))
+    hi = np.broadcast_to(np.asarray(b, dtype=float), (n_t,))
     tolerance = 1e-9 * (z[-1] - z[0])
-    if abs(z[i] - a) > tolerance or abs(z[j] - b) > tolerance or j <= i:
-        raise UsageError(f"bounds {bounds_m} must be two increasing grid nodes")
-    u, du_dt = _velocity(*fields, area_floor_m2=area_floor_m2)
-    inertial = rho_kg_m3 * _cumtrapz(du_dt[..., i : j + 1], z[i : j + 1])[..., -1]
-    convective = 0.5 * rho_kg_m3 * (u[..., j] ** 2 - u[..., i] ** 2)
-    return EulerTerms(inertial_pa=inertial, convective_pa=convective)
+    if np.any(lo < z[0] - tolerance) or np.any(hi > z[-1] + tolerance) or np.any(hi < lo):
+        raise UsageError("bounds must satisfy z[0] <= a <= b <= z[-1]")
+    _, du_dt = _velocity(*fields, area_floor_m2=area_floor_m2)
+    cumulative = _cumtrapz(du_dt, z)
+
+    rows = np.arange(n_t)
+
+    def at(zq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(∫_z0^zq ∂u/∂t dz, u(zq)) for one position per time."""
+        zq = np.clip(zq, z[0], z[-1])
+        j, w = _bracket(z, zq)
+        values = [f[rows, j] * (1.0 - w) + f[rows, j + 1] * w for f in fields]
+        u_q, du_q = _velocity(*values, area_floor_m2=area_floor_m2)
+        integral = cumulative[rows, j] + 0.5 * (du_dt[rows, j] + du_q) * (zq - z[j])
+        return integral, u_q
+
+    int_lo, u_lo = at(lo)
+    int_hi, u_hi = at(hi)
+    return EulerTerms(
+        inertial_pa=rho_kg_m3 * (int_hi - int_lo),
+        convective_pa=0.5 * rho_kg_m3 * (u_hi**2 - u_lo**2),
+    )
+
+
+def effective_base_m(z_m: np.ndarray, area_m2: np.ndarray, base_area_fraction: float) -> np.ndarray:
+    """Instantaneous base position L(t) (m): where the section area, scanned from the
+    top of the stack down, first reaches ``base_area_fraction`` × the largest section of that instant.
+
+    Slabs the descending base has (partly) left keep only part of their disc
+    area; above L(t) they are no longer LV sections and u = Q/A would be
+    meaningless there. The crossing is interpolated linearly between nodes,
+    so L(t) moves continuously as a basal slab empties.
+    """
+    area = np.atleast_2d(area_m2)
+    threshold = base_area_fraction * area.max(axis=1)
+    above = area >= threshold[:, None]
+    j = area.shape[1] - 1 - np.argmax(above[:, ::-1], axis=1)  # top-most node at or above threshold
+    base = z_m[j].astype(float)
+    inner = j < area.shape[1] - 1
+    rows = np.flatnonzero(inner)
+    a_j, a_next = area[rows, j[rows]], area[rows, j[rows] + 1]
+    frac = (a_j - threshold[rows]) / np.maximum(a_j - a_next, 1e-300)
+    base[rows] = z_m[j[rows]] + np.clip(frac, 0.0, 1.0) * (z_m[j[rows] + 1] - z_m[j[rows]])
+    return base
 
 
 # --------------------------------------------------------------------------- result
@@ -618,13 +691,18 @@ class IVPGResult:
         total_mmhg: the apex-to-base difference = inertial + convective
             = apical + mid + basal.
         inertial_mmhg, convective_mmhg: ρ∫∂u/∂t dz and ρ(u_base² − u_apex²)/2.
-        apical_mmhg, mid_mmhg, basal_mmhg: thirds of L, each from its lower
-            to its upper boundary.
+        apical_mmhg, mid_mmhg, basal_mmhg: thirds of the instantaneous base
+            L(t), each p(lower boundary) − p(upper boundary).
         lv_volume_ml, base_flow_ml_s: fitted V_LV(t) and Q(L,t) = −dV_LV/dt
             (positive = ejection); None when the spacing is unknown.
-        lv_length_mm: L (None when the spacing is unknown); ``n_slices``
-            slabs of ``slice_spacing_mm``.
-        dz_mm: grid step used; area_floor_mm2: A_min (pixels² when spacing unknown).
+        extent_length_mm: the fixed Eulerian extent L (``n_slices`` slabs of
+            ``slice_spacing_mm``; the length the normalised form divides by).
+        base_position_mm: the instantaneous base L(t) <= L where the Euler
+            integral ends (see :func:`effective_base_m`).
+        Both are None when the spacing is unknown.
+        dz_mm: grid step used (mm; without known spacing, mm of the LV rescaled
+            to ``reference_length_mm``); area_floor_mm2: A_min (pixels² when
+            the spacing is unknown).
         n_harmonics: harmonics used (requested ones clipped to the frame count).
         timing_source, method, notes: provenance and caveats.
     """
@@ -642,7 +720,8 @@ class IVPGResult:
     features: IVPGFeatures
     phases: CyclePhases
     rr_interval_ms: float
-    lv_length_mm: float | None
+    extent_length_mm: float | None
+    base_position_mm: np.ndarray | None
     n_slices: int
     slice_spacing_mm: float | None
     dz_mm: float
@@ -690,7 +769,7 @@ class IVPGResult:
             "spacing_known": self.spacing_known,
             "timing_source": self.timing_source,
             "rr_interval_ms": self.rr_interval_ms,
-            "lv_length_mm": self.lv_length_mm,
+            "extent_length_mm": self.extent_length_mm,
             "n_slices": self.n_slices,
             "slice_spacing_mm": self.slice_spacing_mm,
             "dz_mm": self.dz_mm,
@@ -712,6 +791,7 @@ class IVPGResult:
                 "basal_mmhg": self.basal_mmhg,
                 "lv_volume_ml": self.lv_volume_ml,
                 "base_flow_ml_s": self.base_flow_ml_s,
+                "base_position_mm": self.base_position_mm,
             }
             out["curves"] = {
                 key(k): None if v is None else [float(x) for x in v] for k, v in curves.items()
@@ -722,14 +802,12 @@ class IVPGResult:
 # --------------------------------------------------------------------------- solver
 
 
-def _grid(n_slices: int, spacing_mm: float, dz_mm: float) -> tuple[np.ndarray, np.ndarray, int]:
-    """Nodes (mm) from 0 to L with every slice centre, L/3 and 2L/3 on a node; nodes per slice."""
-    per_slice = max(1, math.ceil(spacing_mm / dz_mm - 1e-9))
-    while (n_slices * per_slice) % 3:
-        per_slice += 1
+def _grid(n_slices: int, spacing_mm: float, dz_mm: float) -> tuple[np.ndarray, np.ndarray]:
+    """Uniform nodes (mm) from 0 to the slice extent, step <= dz_mm, with every slice centre on a node."""
+    per_slice = 2 * max(1, math.ceil(spacing_mm / (2 * dz_mm) - 1e-9))  # even: centres fall on nodes
     z = np.linspace(0.0, n_slices * spacing_mm, n_slices * per_slice + 1)
     centres = (np.arange(n_slices) + 0.5) * spacing_mm
-    return z, centres, per_slice
+    return z, centres
 
 
 def _interpolation_matrix(z: np.ndarray, centres: np.ndarray) -> np.ndarray:
@@ -757,14 +835,23 @@ def _rms(curve: np.ndarray, sel: np.ndarray) -> float:
 
 
 def _phases(t: np.ndarray, volume: np.ndarray, rate: np.ndarray, rr: float) -> tuple[CyclePhases, list[str]]:
-    """ES = argmin V; E and A = the two largest filling-rate (dV/dt) peaks after ES."""
+    """ES = argmin V; E and A = the two largest filling-rate (dV/dt) peaks after ES.
+
+    Isovolumic relaxation leaves V flat after ES, where the argmin of a fitted
+    curve is arbitrary; ES is the first sample of that plateau (V within
+    ``_ES_PLATEAU_FRACTION`` of the stroke volume above its minimum).
+    """
     notes: list[str] = []
-    i_es = int(np.argmin(volume))
+    i_min = int(np.argmin(volume))
+    tolerance = _ES_PLATEAU_FRACTION * float(volume.max() - volume.min())
+    i_es = i_min
+    while i_es > 0 and volume[i_es - 1] <= volume[i_min] + tolerance:
+        i_es -= 1
     es = float(t[i_es])
     # wrap one sample so a filling peak on the last sample is still a peak
     diastolic = np.concatenate([rate[i_es:], rate[:1]])
     scale = float(np.max(np.abs(rate))) or 1.0
-    peaks, props = signal.find_peaks(diastolic, height=0.0, prominence=0.05 * scale)
+    peaks, _ = signal.find_peaks(diastolic, height=0.0, prominence=0.05 * scale)
     peaks = peaks[diastolic[peaks] > 0]
     top = np.sort(peaks[np.argsort(diastolic[peaks])[::-1][:2]])
     times = [float(t[(i_es + p) % t.size]) if i_es + p < t.size else rr for p in top]
@@ -854,6 +941,7 @@ def ivpg_from_areas(
     n_harmonics: int = 8,
     dz_mm: float = 1.0,
     area_floor_fraction: float = DEFAULT_AREA_FLOOR_FRACTION,
+    base_area_fraction: float = DEFAULT_BASE_AREA_FRACTION,
     n_output_samples: int = 100,
     normalise_length: bool | None = None,
     reference_length_mm: float = REFERENCE_LV_LENGTH_MM,
@@ -866,7 +954,10 @@ def ivpg_from_areas(
         n_harmonics: Fourier harmonics for the time derivatives (8-10
             recommended; clipped to (n_frames − 1) // 2, noted in the result).
         dz_mm: largest grid step along the long axis, 0 < dz <= 2 mm.
-        area_floor_fraction: A_min as a fraction of the largest section area.
+        area_floor_fraction: A_min as a fraction of the largest section area of the cycle.
+        base_area_fraction: the instantaneous base L(t) is where the section
+            area, from the top of the stack down, first reaches this fraction
+            of the largest section of that instant (see :func:`effective_base_m`).
         n_output_samples: samples of the output curves over one cycle (>= 20).
         normalise_length: report ΔP·(L_ref/L)²; None = only when the spacing is unknown.
         reference_length_mm: L_ref of the normalised form.
@@ -877,8 +968,9 @@ def ivpg_from_areas(
     """
     if not (0 < dz_mm <= MAX_DZ_MM):
         raise UsageError(f"dz_mm must be in (0, {MAX_DZ_MM:g}] mm, got {dz_mm!r}")
-    if not (0 < area_floor_fraction < 1):
-        raise UsageError(f"area_floor_fraction must be in (0, 1), got {area_floor_fraction!r}")
+    for name, value in (("area_floor_fraction", area_floor_fraction), ("base_area_fraction", base_area_fraction)):
+        if not (0 < value < 1):
+            raise UsageError(f"{name} must be in (0, 1), got {value!r}")
     if int(n_output_samples) != n_output_samples or n_output_samples < 20:
         raise UsageError(f"n_output_samples must be an integer >= 20, got {n_output_samples!r}")
     if not (reference_length_mm > 0 and rho_kg_m3 > 0):
@@ -896,7 +988,12 @@ def ivpg_from_areas(
     # Areas and their time derivatives per slice (mm², per ms^k) -> SI (m², per s^k).
     per_slice = [fit.derivative(t_ms, order=k) * 1e-6 * 1000.0**k for k in (0, 1, 2)]
 
-    z_mm, centres_mm, _ = _grid(sections.n_slices, sections.slice_spacing_mm, dz_mm)
+    # The length-normalised form is computed on the LV rescaled along z to L_ref: ΔP scales
+    # with length² (u = Q/A does not depend on the in-plane scale), and the grid then has
+    # the same resolution relative to the LV whatever the (unknown) slice spacing.
+    extent_mm = sections.n_slices * sections.slice_spacing_mm
+    z_scale = reference_length_mm / extent_mm if normalise else 1.0
+    z_mm, centres_mm = _grid(sections.n_slices, sections.slice_spacing_mm * z_scale, dz_mm)
     weights = _interpolation_matrix(z_mm, centres_mm)
     area, darea, d2area = (x @ weights.T for x in per_slice)  # (n_t, n_nodes)
     z_m = z_mm * 1e-3
@@ -905,25 +1002,22 @@ def ivpg_from_areas(
     dflow = -_cumtrapz(d2area, z_m)
     area_floor = area_floor_fraction * float(sections.areas_mm2.max()) * 1e-6
 
-    thirds = z_m[[0, (z_m.size - 1) // 3, 2 * (z_m.size - 1) // 3, -1]]
+    base_m = effective_base_m(z_m, area, base_area_fraction)
+    bounds = [base_m * k / 3.0 for k in range(4)]  # thirds of L(t)
+    kernel = {"area_floor_m2": area_floor, "rho_kg_m3": rho_kg_m3}
     segments_pa = {
-        name: euler_pressure_difference(
-            z_m, area, flow, dflow, darea,
-            bounds_m=(thirds[k], thirds[k + 1]), area_floor_m2=area_floor, rho_kg_m3=rho_kg_m3,
-        )
+        name: euler_pressure_difference(z_m, area, flow, dflow, darea, bounds_m=(bounds[k], bounds[k + 1]), **kernel)
         for k, name in enumerate(_SEGMENTS)
     }
-    whole = euler_pressure_difference(z_m, area, flow, dflow, darea, area_floor_m2=area_floor, rho_kg_m3=rho_kg_m3)
+    whole = euler_pressure_difference(z_m, area, flow, dflow, darea, bounds_m=(bounds[0], bounds[3]), **kernel)
 
-    length_mm = float(z_mm[-1])
-    scale = (reference_length_mm / length_mm) ** 2 if normalise else 1.0
-    to_mmhg = scale / PA_PER_MMHG
+    to_mmhg = 1.0 / PA_PER_MMHG
     inertial, convective = whole.inertial_pa * to_mmhg, whole.convective_pa * to_mmhg
     total = inertial + convective
     segments = {name: terms.total_pa * to_mmhg for name, terms in segments_pa.items()}
 
-    v_lv_ml = volume[:, -1] * 1e6
-    rate_ml_s = -flow[:, -1] * 1e6  # dV_LV/dt
+    v_lv_ml = volume[:, -1] * 1e6 / z_scale  # back to the true length scale
+    rate_ml_s = -flow[:, -1] * 1e6 / z_scale  # dV_LV/dt
     phases, phase_notes = _phases(t_ms, v_lv_ml, rate_ml_s, rr)
     features = _features(t_ms, rr, total, inertial, convective, segments, phases)
 
@@ -936,8 +1030,8 @@ def ivpg_from_areas(
     if interior_empty.any():
         notes.append(f"{int(interior_empty.sum())} interior slice(s) have no LV cavity on some frame (area floor applies)")
 
-    dz_used = float(z_mm[1] - z_mm[0])
     known = sections.spacing_known
+    dz_used = float(z_mm[1] - z_mm[0]) / (z_scale if known else 1.0)
     return IVPGResult(
         time_ms=t_ms,
         cycle_pct=100.0 * t_ms / rr,
@@ -952,10 +1046,11 @@ def ivpg_from_areas(
         features=features,
         phases=phases,
         rr_interval_ms=float(rr),
-        lv_length_mm=length_mm if known else None,
+        extent_length_mm=extent_mm if known else None,
+        base_position_mm=base_m * 1e3 / z_scale if known else None,
         n_slices=sections.n_slices,
         slice_spacing_mm=float(sections.slice_spacing_mm) if known else None,
-        dz_mm=dz_used if known else dz_used / sections.slice_spacing_mm,
+        dz_mm=dz_used,
         area_floor_mm2=area_floor * 1e6,
         n_harmonics=fit.n_harmonics,
         spacing_known=known,
@@ -981,6 +1076,7 @@ def compute_ivpg(
     n_harmonics: int = 8,
     dz_mm: float = 1.0,
     area_floor_fraction: float = DEFAULT_AREA_FLOOR_FRACTION,
+    base_area_fraction: float = DEFAULT_BASE_AREA_FRACTION,
     normalise_length: bool | None = None,
     slice_order: SliceOrder = "auto",
 ) -> IVPGResult:
@@ -990,7 +1086,8 @@ def compute_ivpg(
         cine: cine with spacing, LV cavity masks on every frame and trigger
             times (or ``rr_interval_ms``).
         rr_interval_ms: cycle length in ms; required without trigger times.
-        n_harmonics, dz_mm, area_floor_fraction, normalise_length: as in :func:`ivpg_from_areas`.
+        n_harmonics, dz_mm, area_floor_fraction, base_area_fraction, normalise_length:
+            as in :func:`ivpg_from_areas`.
         slice_order: as in :func:`cine_section_areas`.
 
     Raises:
@@ -1002,5 +1099,6 @@ def compute_ivpg(
         n_harmonics=n_harmonics,
         dz_mm=dz_mm,
         area_floor_fraction=area_floor_fraction,
+        base_area_fraction=base_area_fraction,
         normalise_length=normalise_length,
     )

@@ -5,10 +5,11 @@ Methods (``METHODS.md`` section 3):
 - **n-SD**: ``T = mean_remote + n * SD_remote`` with n in {2, 3, 5, 6}; the
   remote (normal) myocardium is given as a mask or chosen automatically by
   :func:`remote_myocardium` (the angular myocardial sector with the lowest
-  mean signal).
+  mean signal). By default there is one remote ROI and one threshold per
+  slice, which absorbs slice-to-slice intensity scaling.
 - **FWHM** (Amado et al., JACC 2004;44:2383): ``T = 0.5 * max signal`` within
   the enhanced region (given, or found automatically, see
-  :func:`fwhm_threshold`). Flett et al. (JACC CVI 2011) found FWHM the most
+  :func:`lge_thresholds`). Flett et al. (JACC CVI 2011) found FWHM the most
   reproducible and 2SD up to ~2x the %LGE of FWHM/6SD.
 - Thresholds apply inside a myocardium mask; connected components smaller
   than ``min_island_voxels`` (default 10, 26-connectivity) are dropped; the
@@ -28,6 +29,7 @@ Methods (``METHODS.md`` section 3):
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
 
@@ -43,13 +45,16 @@ ThresholdScope = Literal["slice", "volume"]
 
 #: Islands smaller than this many voxels are dropped from thresholded scar (METHODS.md §3, "~10").
 DEFAULT_MIN_ISLAND_VOXELS: Final[int] = 10
-#: n of the n-SD threshold when none is given. 5SD sits between the 2SD that
-#: over-calls and the 6SD of Chan 2014 on which the 15 % flag rests; see METHODS.md §3.
+#: n of the n-SD threshold when none is given: 5SD, between the 2SD that over-calls
+#: (Flett 2011) and the ~6SD behind Chan 2014's 15 % flag ([M], METHODS.md §3).
+#: On low-contrast images (the simulator, 8-bit EMIDEC) 2-3SD track the truth better.
 DEFAULT_N_SD: Final[float] = 5.0
 #: n-SD screen that finds the enhanced region for automatic FWHM.
 DEFAULT_FWHM_SCREEN_N_SD: Final[float] = 2.0
 #: %LGE at or above which ``burden_over_15pct`` is set (Chan 2014).
 BURDEN_CUTOFF_PCT: Final[float] = 15.0
+#: Fewest remote voxels for a per-slice threshold; smaller slices (apex) use the remote of all slices.
+MIN_REMOTE_VOXELS: Final[int] = 20
 #: Angular sectors per slice used to find the remote myocardium automatically.
 DEFAULT_REMOTE_SECTORS: Final[int] = 6
 AHA_SEGMENTS: Final[tuple[int, ...]] = tuple(range(1, 18))
@@ -153,6 +158,7 @@ class LGEMeasurements:
         segment_pct_lge: AHA segment (1-17) -> scar % of that segment's
             myocardium (None where the segment holds no myocardium); empty
             when segments were not computed.
+        segment_myocardium_voxels: AHA segment -> myocardial voxels in it.
         segment_orientation: how the segments were oriented, e.g.
             "assumed: aha default septal angle" (empty when not computed).
         notes: anything a reader of the numbers should know.
@@ -177,6 +183,7 @@ class LGEMeasurements:
     islands_removed: int = 0
     island_voxels_removed: int = 0
     segment_pct_lge: dict[int, float | None] = field(default_factory=dict)
+    segment_myocardium_voxels: dict[int, int] = field(default_factory=dict)
     segment_orientation: str = ""
     notes: tuple[str, ...] = ()
 
@@ -202,6 +209,7 @@ class LGEMeasurements:
             "islands_removed": self.islands_removed,
             "island_voxels_removed": self.island_voxels_removed,
             "segment_pct_lge": {str(k): v for k, v in self.segment_pct_lge.items()},
+            "segment_myocardium_voxels": {str(k): v for k, v in self.segment_myocardium_voxels.items()},
             "segment_orientation": self.segment_orientation,
             "notes": list(self.notes),
         }
@@ -234,7 +242,9 @@ def _small_components(mask: np.ndarray, min_voxels: int, connectivity: int) -> t
     return small[labelled], int(np.count_nonzero(small))
 
 
-def remove_small_islands(mask: np.ndarray, min_voxels: int = DEFAULT_MIN_ISLAND_VOXELS, *, connectivity: int = 3) -> np.ndarray:
+def remove_small_islands(
+    mask: np.ndarray, min_voxels: int = DEFAULT_MIN_ISLAND_VOXELS, *, connectivity: int = 3
+) -> np.ndarray:
     """Drop connected components of fewer than ``min_voxels`` voxels from a 3-D mask.
 
     Args:
@@ -315,16 +325,13 @@ def _sector_index(myocardium: np.ndarray, lv_cavity: np.ndarray | None, n_sector
     return index
 
 
-def _lowest_mean(index: np.ndarray, image: np.ndarray, candidates: np.ndarray, min_voxels: int) -> int:
+def _lowest_mean(counts: np.ndarray, sums: np.ndarray, candidates: np.ndarray, min_voxels: int) -> int:
     """Id (of ``candidates``) with the lowest mean signal among those of >= min_voxels voxels, else the largest."""
-    inside = index >= 0
-    counts = np.bincount(index[inside], minlength=index.max() + 1)
-    sums = np.bincount(index[inside], weights=image[inside], minlength=index.max() + 1)
-    counts, sums = counts[candidates], sums[candidates]
-    big = counts >= min_voxels
+    n, total = counts[candidates], sums[candidates]
+    big = n >= min_voxels
     if not big.any():
-        return int(candidates[np.argmax(counts)])
-    means = np.where(big, sums / np.maximum(counts, 1), np.inf)
+        return int(candidates[np.argmax(n)])
+    means = np.where(big, total / np.maximum(n, 1), np.inf)
     return int(candidates[np.argmin(means)])
 
 
@@ -335,7 +342,7 @@ def remote_myocardium(
     *,
     scope: ThresholdScope = "slice",
     n_sectors: int = DEFAULT_REMOTE_SECTORS,
-    min_voxels: int = 20,
+    min_voxels: int = MIN_REMOTE_VOXELS,
 ) -> np.ndarray:
     """Automatic remote (normal) myocardium for the n-SD threshold.
 
@@ -367,10 +374,13 @@ def remote_myocardium(
     _check_scope(scope)
     cavity = None if lv_cavity is None else np.asarray(lv_cavity, dtype=bool)
     index = _sector_index(myocardium, cavity, n_sectors)
-    present = np.unique(index[index >= 0])
+    inside = index >= 0
+    counts = np.bincount(index[inside], minlength=index.max() + 1)
+    sums = np.bincount(index[inside], weights=image[inside], minlength=index.max() + 1)
+    present = np.flatnonzero(counts)
     if scope == "volume":
-        return index == _lowest_mean(index, image, present, min_voxels)
-    chosen = [_lowest_mean(index, image, ids, min_voxels) for ids in _group_by_slice(present, n_sectors)]
+        return index == _lowest_mean(counts, sums, present, min_voxels)
+    chosen = [_lowest_mean(counts, sums, ids, min_voxels) for ids in _group_by_slice(present, n_sectors)]
     return np.isin(index, chosen)
 
 
@@ -454,8 +464,9 @@ def lge_thresholds(
     per-slice rescaling in exported images).
 
     - n-SD: ``mean + n_sd * SD`` of the remote region (given, or
-      :func:`remote_myocardium`); with a given remote mask and
-      ``scope="slice"``, slices holding fewer than 2 remote voxels use all of it.
+      :func:`remote_myocardium`); with ``scope="slice"``, a slice holding
+      fewer than :data:`MIN_REMOTE_VOXELS` remote voxels (apical slices) uses
+      the remote region of all slices.
     - FWHM: ``0.5 * max`` of the enhanced region (given, or the myocardium
       above the remote mean + 2 SD after island removal: Amado's
       operator-drawn region, automated). T is floored at that 2SD screen:
@@ -482,7 +493,7 @@ def lge_thresholds(
         for z in np.flatnonzero(myocardium.any(axis=(1, 2))):
             in_slice = np.zeros_like(remote_mask)
             in_slice[z] = remote_mask[z]
-            use = in_slice if np.count_nonzero(in_slice) >= 2 else remote_mask
+            use = in_slice if np.count_nonzero(in_slice) >= MIN_REMOTE_VOXELS else remote_mask
             stats.append(nsd_threshold(image, use, n_screen, slice_index=int(z)))
     if method == "nsd":
         return tuple(stats)
@@ -625,9 +636,12 @@ def quantify_scar(
     n_mvo = int(np.count_nonzero(mvo_mask))
     pct = 100.0 * n_scar / n_myo
     voxel_ml = None if spacing_mm is None else float(np.prod(spacing_mm)) / 1000.0
-    segment_pct = {}
+    segment_pct: dict[int, float | None] = {}
+    segment_voxels: dict[int, int] = {}
     if segments is not None:
-        segment_pct = segment_scar_pct(scar, _as_segments(segments, shape, source))
+        segment_map = _as_segments(segments, shape, source)
+        segment_pct = segment_scar_pct(scar, segment_map)
+        segment_voxels = {s: int(np.count_nonzero(segment_map == s)) for s in AHA_SEGMENTS}
     return LGEMeasurements(
         method=method,
         scar_voxels=n_scar,
@@ -641,6 +655,7 @@ def quantify_scar(
         mvo_volume_ml=None if voxel_ml is None else n_mvo * voxel_ml,
         myocardium_volume_ml=None if voxel_ml is None else n_myo * voxel_ml,
         segment_pct_lge=segment_pct,
+        segment_myocardium_voxels=segment_voxels,
         **details,
     )
 
@@ -667,39 +682,68 @@ def myocardium_from_labels(volume: CMRVolume) -> np.ndarray:
     return np.isin(volume.labels, _MYOCARDIUM_LABELS[volume.label_scheme])
 
 
-def _cavity_from_labels(volume: CMRVolume) -> np.ndarray | None:
+def lv_cavity_from_labels(volume: CMRVolume) -> np.ndarray | None:
+    """LV cavity of a labelled volume (label 1 in the LGE and map schemes, 3 in cine), or None."""
     if volume.labels is None or volume.label_scheme not in _CAVITY_LABEL:
         return None
     cavity = volume.labels == _CAVITY_LABEL[volume.label_scheme]
     return cavity if cavity.any() else None
 
 
-def lge_segments(
+def aha_segments_without_rv(
     myocardium: np.ndarray,
     lv_cavity: np.ndarray | None,
     *,
     base_to_apex: bool = True,
-    septal_angles_rad: Any = None,
+    septal_angles_rad: float | Sequence[float | None] | None = None,
+    clockwise: bool | None = None,
     affine: np.ndarray | None = None,
 ) -> tuple[np.ndarray, str]:
-    """AHA 17-segment map of an LGE stack (no RV label) and a note on its orientation.
+    """AHA 17-segment map of an LGE stack (no RV label) and a note on how it is oriented.
 
-    Without an RV mask the septum cannot be located, so unless
-    ``septal_angles_rad`` is given the orientation is that assumed by
-    :func:`cardiolens.measure.aha.aha_segment_map` and the note says so.
+    Uses :func:`cardiolens.measure.aha.aha_segment_map`. LGE carries no RV
+    mask, so unless ``septal_angles_rad`` is given the septum is assumed on
+    the image left (the aha default, usual display), and the handedness comes
+    is ``clockwise`` when given, else from the affine when it is a real
+    patient orientation, else the standard display is assumed; the returned
+    note says which.
     """
-    from cardiolens.measure.aha import aha_segment_map  # sibling module, imported when needed
+    from cardiolens.measure import aha  # sibling measurement, imported where needed
 
     cavity = lv_cavity_from_myocardium(myocardium) if lv_cavity is None else lv_cavity
-    segments = aha_segment_map(
-        myocardium, cavity, None, base_to_apex=base_to_apex, septal_angles_rad=septal_angles_rad, affine=affine
+    segments = aha.aha_segment_map(
+        myocardium,
+        cavity,
+        None,
+        base_to_apex=base_to_apex,
+        septal_angles_rad=septal_angles_rad,
+        clockwise=clockwise,
+        affine=affine,
     )
     if septal_angles_rad is None:
-        note = "assumed: no RV mask, septal direction from the aha_segment_map default"
+        parts = ["septum ASSUMED on the image left (no RV label; aha default)"]
     else:
-        note = "given: septal angles supplied by the caller"
-    note += "; slice order " + ("base to apex" if base_to_apex else "apex to base")
-    return np.asarray(segments), note
+        parts = ["septum from the given septal angles"]
+    if clockwise is not None:
+        parts.append("handedness given")
+    elif affine is not None and aha.clockwise_from_affine(affine, base_to_apex=base_to_apex) is not None:
+        parts.append("handedness from the affine")
+    else:
+        parts.append("handedness ASSUMED (standard display)")
+    parts.append("slices base to apex" if base_to_apex else "slices apex to base")
+    return np.asarray(segments), "; ".join(parts)
+
+
+def _lv_box(mask: np.ndarray, margin: int = 2) -> tuple[slice, slice, slice]:
+    """All slices, and the in-plane bounding box of ``mask`` grown by ``margin`` pixels."""
+    rows = np.flatnonzero(mask.any(axis=(0, 2)))
+    cols = np.flatnonzero(mask.any(axis=(0, 1)))
+    ny, nx = mask.shape[1:]
+    return (
+        slice(None),
+        slice(max(rows[0] - margin, 0), min(rows[-1] + margin + 1, ny)),
+        slice(max(cols[0] - margin, 0), min(cols[-1] + margin + 1, nx)),
+    )
 
 
 def measure_lge(
@@ -718,7 +762,8 @@ def measure_lge(
     include_mvo: bool = True,
     segments: bool | np.ndarray = True,
     base_to_apex: bool | None = None,
-    septal_angles_rad: Any = None,
+    septal_angles_rad: float | Sequence[float | None] | None = None,
+    clockwise: bool | None = None,
 ) -> LGEMeasurements:
     """Quantify LGE scar of one study by n-SD, FWHM or its label masks.
 
@@ -726,10 +771,11 @@ def measure_lge(
 
     - ``"nsd"``: T = mean + ``n_sd`` x SD of ``remote`` (default: the
       automatic lowest-mean sector, :func:`remote_myocardium`).
-    - ``"fwhm"``: T = 0.5 x max signal of ``enhanced``; by default the
-      enhanced region is the myocardium above the remote mean + 2 SD after
-      island removal (Amado's operator-drawn region, automated); with no such
-      voxels the study has no scar.
+    - ``"fwhm"``: T = 0.5 x max signal of ``enhanced`` (see
+      :func:`lge_thresholds` for the automatic enhanced region and the 2SD
+      floor). FWHM assumes nulled remote myocardium (signal near zero): on
+      images with a large intensity offset half the maximum falls below the
+      floor and FWHM reduces to 2SD.
     - ``"labels"``: scar = ``scar_mask`` if given, else labels 3 + 4 (LGE scheme).
 
     Args:
@@ -740,6 +786,8 @@ def measure_lge(
         n_sd: n of the n-SD rule (2, 3, 5 or 6 in the literature).
         remote: remote-myocardium mask (n-SD, FWHM screen); default automatic.
         enhanced: enhanced region for FWHM; default automatic (above).
+        scope: "slice" (default: remote ROI and threshold per slice, robust to
+            slice-to-slice intensity scaling) or "volume" (one threshold).
         mvo_mask: MVO mask counted as scar (threshold methods).
         min_island_voxels: island size limit; default 10 for thresholds, 0
             (keep everything) for label masks, which are taken as drawn.
@@ -750,7 +798,14 @@ def measure_lge(
             or an AHA map (0 outside, 1-17) to use as is.
         base_to_apex: slice order; None reads ``metadata["slice_order"]``
             ("base_to_apex" / "apex_to_base"), else assumes base to apex (noted).
-        septal_angles_rad: septal direction per slice for the segments (no RV label in LGE).
+        septal_angles_rad: septal direction(s) for the segments, image
+            ``atan2(dy, dx)`` as in :mod:`cardiolens.measure.aha`; None
+            assumes the septum on the image left (LGE has no RV label) and
+            ``segment_orientation`` says so.
+        clockwise: image handedness for the segments (see
+            :mod:`cardiolens.measure.aha`); None derives it from the affine
+            when that carries a real orientation. Simulated volumes
+            (:mod:`cardiolens.synth`) have mirror-image affines: pass False.
 
     Raises:
         MissingDataError: no myocardium (or no labels for "labels"), or an empty myocardium.
@@ -761,10 +816,12 @@ def measure_lge(
         raise UsageError(f"unknown LGE method {method!r}; expected 'nsd', 'fwhm' or 'labels'")
     shape = volume.image.shape
     source = volume.source
-    myo = myocardium_from_labels(volume) if myocardium is None else _as_mask(myocardium, shape, source, "myocardium mask")
+    myo = (
+        myocardium_from_labels(volume) if myocardium is None else _as_mask(myocardium, shape, source, "myocardium mask")
+    )
     if not myo.any():
         raise MissingDataError(source, "the myocardium mask is empty; %LGE is undefined")
-    cavity = _cavity_from_labels(volume)
+    cavity = lv_cavity_from_labels(volume)
     notes: list[str] = []
     details: dict[str, Any] = {}
     image = np.asarray(volume.image, dtype=float)
@@ -791,14 +848,20 @@ def measure_lge(
         min_islands = DEFAULT_MIN_ISLAND_VOXELS if min_island_voxels is None else int(min_island_voxels)
         remote_mask = None if remote is None else _as_mask(remote, shape, source, "remote mask")
         enhanced_mask = None if enhanced is None else _as_mask(enhanced, shape, source, "enhanced mask")
+        # Work on the LV's bounding box: the answer is the same, the image around it is only cost.
+        box = _lv_box(myo if cavity is None else myo | cavity)
+
+        def crop(mask: np.ndarray | None) -> np.ndarray | None:
+            return None if mask is None else mask[box]
+
         thresholds = lge_thresholds(
-            image,
-            myo,
+            image[box],
+            myo[box],
             method=method,
             n_sd=n_sd,
-            remote=remote_mask,
-            enhanced=enhanced_mask,
-            lv_cavity=cavity,
+            remote=crop(remote_mask),
+            enhanced=crop(enhanced_mask),
+            lv_cavity=crop(cavity),
             scope=scope,
             min_island_voxels=min_islands,
             connectivity=connectivity,
@@ -816,16 +879,17 @@ def measure_lge(
         if any(math.isinf(t.value) for t in thresholds):
             notes.append("FWHM: no enhanced myocardium in some slice(s) (threshold null there, no scar)")
         result = threshold_scar(
-            image,
-            myo,
+            image[box],
+            myo[box],
             threshold_by_slice(thresholds, shape[0]),
             min_island_voxels=min_islands,
             connectivity=connectivity,
             include_mvo=include_mvo,
-            lv_cavity=cavity,
-            mvo_mask=mvo_given,
+            lv_cavity=crop(cavity),
+            mvo_mask=crop(mvo_given),
         )
-        scar, mvo = result.scar, result.mvo
+        scar, mvo = np.zeros(shape, dtype=bool), np.zeros(shape, dtype=bool)
+        scar[box], mvo[box] = result.scar, result.mvo
         details.update(
             n_sd=float(n_sd) if method == "nsd" else None,
             threshold_scope=scope,
@@ -845,10 +909,18 @@ def measure_lge(
             order = slice_order != "apex_to_base"
             if slice_order not in ("base_to_apex", "apex_to_base"):
                 notes.append("slice order unknown: assumed base to apex for the AHA segments")
-        segment_map, orientation = lge_segments(
-            myo, cavity, base_to_apex=order, septal_angles_rad=septal_angles_rad, affine=volume.affine
-        )
-        details["segment_orientation"] = orientation
+        try:
+            segment_map, orientation = aha_segments_without_rv(
+                myo,
+                cavity,
+                base_to_apex=order,
+                septal_angles_rad=septal_angles_rad,
+                clockwise=clockwise,
+                affine=volume.affine,
+            )
+            details["segment_orientation"] = orientation
+        except UsageError as exc:  # e.g. no LV cavity anywhere: the global numbers still stand
+            notes.append(f"AHA segments not computed: {exc}")
     if not volume.spacing_known:
         notes.append("voxel spacing unknown: volumes in voxels only, mL fields are null")
     return quantify_scar(

@@ -415,22 +415,23 @@ def sax_affine(
 ) -> np.ndarray:
     """Voxel (x, y, z, 1) -> RAS+ mm affine of an oblique short-axis stack (indicative).
 
-    The slice direction (base to apex) points left, anterior and inferior and
-    the in-plane axes follow the heart's septal direction as drawn in the
-    image. The affine is kept right-handed (slice direction = column x row
-    direction), the order DICOM readers sort slices in, so a stack survives a
-    DICOM round trip. A real base-to-apex stack shown septum-left/anterior-up
-    is left-handed, so this places the heart in mirror image (the in-plane
-    "anterior" axis points posterior): fine for geometry, not for anatomy
-    labels in patient space. The FOV centre of the first slice sits at the
-    RAS origin.
+    The slice direction (base to apex) points left, anterior and inferior; the
+    in-plane axes follow the heart's septal and anterior directions as drawn
+    in the image, mapped onto the true anatomical directions (the septum
+    towards the patient's right, anterior towards +A). A base-to-apex stack
+    shown in the standard way is therefore left-handed, as real ones are; the
+    DICOM reader may return such a stack apex-to-base (same geometry), so the
+    simulated layout re-aligns it with its masks. The FOV centre of the first
+    slice sits at the RAS origin.
     """
     long_axis = np.array([-0.6, 0.5, -0.62])
     long_axis /= np.linalg.norm(long_axis)
     septal = np.array([1.0, 0.3, 0.0])  # the RV lies right-anterior of the LV
     septal -= septal.dot(long_axis) * long_axis
     septal /= np.linalg.norm(septal)
-    anterior = np.cross(long_axis, septal)  # right-handed: septal x anterior = long axis
+    anterior = np.array([0.0, 1.0, 0.0])  # RAS +A, made orthogonal to the long axis and the septal direction
+    anterior -= anterior.dot(long_axis) * long_axis + anterior.dot(septal) * septal
+    anterior /= np.linalg.norm(anterior)
     # image axes in (septal, anterior) components, from the in-plane unit vectors
     col_dir = septal * axes.septal_yx[1] + anterior * axes.anterior_yx[1]
     row_dir = septal * axes.septal_yx[0] + anterior * axes.anterior_yx[0]

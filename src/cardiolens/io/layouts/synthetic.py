@@ -32,6 +32,7 @@ from cardiolens.data.cohort import BadCase
 from cardiolens.errors import MalformedTableError, MissingDataError, UsageError
 from cardiolens.io.atomic import atomic_dir, write_text_atomic
 from cardiolens.io.nifti import read_nifti, write_nifti
+from cardiolens.io.reorient import match_slice_order
 
 NAME = "synthetic"
 NOTICE_FILE = "SIMULATED_DATA.txt"
@@ -169,14 +170,16 @@ def _volume(folder: Path, name: str, modality: str, labels: np.ndarray | None, s
 def load_cine(record: SubjectRecord) -> CineCMR:
     folder: Path = record.paths["folder"]
     side = _sidecar(folder)["cine"]
-    seg = read_nifti(folder / "cine_seg.nii.gz").array.astype(np.uint8)
+    seg_nii = read_nifti(folder / "cine_seg.nii.gz")
+    seg = seg_nii.array.astype(np.uint8)
     if (folder / "cine_dicom").is_dir():
         from cardiolens.io.dicom_read import read_dicom_series
 
         cine = read_dicom_series(folder / "cine_dicom")
         if not isinstance(cine, CineCMR):
             raise MissingDataError(folder / "cine_dicom", "expected a cine series (several trigger times)")
-        image, spacing, affine, source = cine.image, cine.spacing_mm, cine.affine, cine.source
+        image, affine = match_slice_order(cine.image, cine.affine, seg_nii.affine)
+        spacing, source = cine.spacing_mm, cine.source
     else:
         nii = read_nifti(folder / "cine.nii.gz", dtype=np.float32)
         image, spacing, affine, source = nii.array, nii.spacing_mm, nii.affine, str(nii.path)
@@ -199,14 +202,16 @@ def load_cine(record: SubjectRecord) -> CineCMR:
 def load_lge(record: SubjectRecord) -> CMRVolume:
     folder: Path = record.paths["folder"]
     meta = _sidecar(folder)["lge"]["metadata"]
-    labels = read_nifti(folder / "lge_seg.nii.gz").array.astype(np.uint8)
+    labels_nii = read_nifti(folder / "lge_seg.nii.gz")
+    labels = labels_nii.array.astype(np.uint8)
     if (folder / "lge_dicom").is_dir():
         from cardiolens.io.dicom_read import read_dicom_series
 
         vol = read_dicom_series(folder / "lge_dicom", modality="lge")
         if not isinstance(vol, CMRVolume):
             raise MissingDataError(folder / "lge_dicom", "expected a single-phase LGE series")
-        return CMRVolume(vol.image, "lge", vol.spacing_mm, True, vol.affine, labels, "lge", record.subject_id, vol.source, meta)
+        image, affine = match_slice_order(vol.image, vol.affine, labels_nii.affine)
+        return CMRVolume(image, "lge", vol.spacing_mm, True, affine, labels, "lge", record.subject_id, vol.source, meta)
     return _volume(folder, "lge", "lge", labels, "lge", record.subject_id, meta)
 
 
