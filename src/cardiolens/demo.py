@@ -20,6 +20,7 @@ from rich.progress import Progress
 
 from cardiolens import SIMULATED_NOTICE, __version__
 from cardiolens.data import CINE_LABELS, LGE_LABELS, MAP_LABELS, CineCMR
+from cardiolens.demo_measure import add_to_report, measure_cohort
 from cardiolens.errors import DataError
 from cardiolens.io.atomic import write_text_atomic
 from cardiolens.io.layouts import detect_layout, layout_module
@@ -145,7 +146,7 @@ def run_demo(out_dir: str | Path, n_subjects: int = 10, seed: int = 0, progress:
     manifest = pd.DataFrame([s.attributes for s in studies])
     manifest.insert(1, "simulated", True)
 
-    step = progress.add_task("writing and reading back", total=3) if progress else None
+    step = progress.add_task("writing, reading back, measuring", total=3) if progress else None
 
     def advance() -> None:
         if progress is not None and step is not None:
@@ -163,6 +164,8 @@ def run_demo(out_dir: str | Path, n_subjects: int = 10, seed: int = 0, progress:
     rows += [{"subject_id": s.subject_id, "format": "dicom", **round_trip_errors(originals[s.subject_id], s)} for s in read_dicom]
     round_trip = pd.DataFrame(rows)
     report = _build_report(read_studies, manifest, round_trip, layout, bad + bad_dicom)
+    measured = measure_cohort(read_studies)
+    add_to_report(report, measured)
     report_path = report.write(out / "report.html")
     summary = {
         "notice": SIMULATED_NOTICE,
@@ -174,6 +177,7 @@ def run_demo(out_dir: str | Path, n_subjects: int = 10, seed: int = 0, progress:
         "bad_cases": bad + bad_dicom,
         "round_trip": rows,
         "classes": manifest["cine_group"].value_counts().sort_index().to_dict(),
+        "measurement_checks": measured.metrics,
     }
     write_text_atomic(out / "summary.json", json.dumps(summary, indent=1, default=str))
     advance()

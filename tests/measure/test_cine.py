@@ -370,20 +370,9 @@ def acdc_results(shared_data):
     rows = []
     for record in cohort.records:
         study = load(cohort, record.subject_id)
-        ed, es = study.ed, study.es
+        ed = study.ed
         # the full ED/ES frames: the shared cine is cropped to 5-7 slices and misses the first one
-        full = CineCMR(
-            image=np.stack([ed.image, es.image]),
-            spacing_mm=ed.spacing_mm,
-            spacing_known=ed.spacing_known,
-            affine=ed.affine,
-            ed_index=0,
-            es_index=1,
-            segmentations={0: ed.labels, 1: es.labels},
-            subject_id=record.subject_id,
-            source=ed.source,
-            metadata=dict(study.cine.metadata),
-        )
+        full = study.ed_es_cine()
         data = measure_cine(full).to_dict()
         data["group"] = record.label
         data["voxel_ml"] = float(np.prod(ed.spacing_mm)) / 1000

@@ -17,6 +17,7 @@ from rich.markup import escape
 from cardiolens import __version__
 from cardiolens.cli.data_cmd import data_app
 from cardiolens.cli.demo_cmd import demo
+from cardiolens.cli.measure_cmd import measure_app
 from cardiolens.errors import CardiolensError
 
 app = typer.Typer(
@@ -27,6 +28,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(data_app, name="data")
+app.add_typer(measure_app, name="measure")
 app.command()(demo)
 
 

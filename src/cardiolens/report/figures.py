@@ -91,3 +91,16 @@ def ecg_12lead(ecg: ECG12, seconds: float = 2.5) -> bytes:
         ax.set_xlabel("s", fontsize=8)
     fig.suptitle("mV", fontsize=8, x=0.02, ha="left")
     return _png(fig)
+
+
+def ivpg_curves(time_ms: np.ndarray, curves_mmhg: dict[str, np.ndarray], title: str) -> bytes:
+    """IVPG (apex minus base) over one cycle: total and segment curves, in mmHg."""
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    for name, curve in curves_mmhg.items():
+        ax.plot(time_ms, curve, label=name, lw=1.6 if name == "total" else 0.9)
+    ax.axhline(0, color="grey", lw=0.6)
+    ax.set_xlabel("time after R wave (ms)")
+    ax.set_ylabel("apex - base pressure (mmHg)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    return _png(fig)

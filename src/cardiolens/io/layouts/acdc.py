@@ -97,6 +97,25 @@ class AcdcStudy:
     def subject_id(self) -> str:
         return self.cine.subject_id
 
+    def ed_es_cine(self) -> CineCMR:
+        """A two-frame cine (ED, ES) at full size with the ground-truth masks.
+
+        The shared cine is cropped and lacks the first (and sometimes the
+        last) slices, so volumes and mass must be measured on these frames.
+        """
+        return CineCMR(
+            image=np.stack([self.ed.image, self.es.image]),
+            spacing_mm=self.ed.spacing_mm,
+            spacing_known=self.ed.spacing_known,
+            affine=self.ed.affine,
+            ed_index=0,
+            es_index=1,
+            segmentations={0: np.asarray(self.ed.labels), 1: np.asarray(self.es.labels)},
+            subject_id=self.subject_id,
+            source=self.ed.source,
+            metadata=dict(self.cine.metadata),
+        )
+
 
 # --------------------------------------------------------------------------- Info.cfg / manifest
 
