@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 DEMO_OUT ?= demo-output
 
-.PHONY: demo test clean
+.PHONY: demo test tables clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ demo: $(VENV)/.stamp-demo
 
 test: $(VENV)/.stamp-dev
 	$(BIN)/python -m pytest -q
+
+# Real-data validation tables shown in the README (ACDC measurements, PTB-XL LVH rules).
+tables: $(VENV)/.stamp-dev
+	$(BIN)/python benchmarks/acdc_measurements.py
+	$(BIN)/python benchmarks/ptbxl_lvh_rules.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT)

@@ -20,12 +20,12 @@ voltage criteria, so the agreement is optimistic and not an imaging-based accura
 
 Usage::
 
-    python benchmarks/ptbxl_lvh_rules.py [PTBXL_ROOT] [--out DIR] [--min-likelihood L]
+    python benchmarks/ptbxl_lvh_rules.py [PTBXL_ROOT] [--out DIR] [--min-likelihood L] [--csv]
 
 ``PTBXL_ROOT`` defaults to ``$CARDIOLENS_SHARED_DATA/ptbxl``, else
 ``../shared/data/ptbxl`` relative to the repository root. Writes
-``ptbxl_lvh_rules.json``, ``ptbxl_lvh_rules.md`` and the per-ECG
-``ptbxl_lvh_measurements.csv`` to ``--out`` (default ``benchmarks/results``).
+``ptbxl_lvh_rules.json`` and ``ptbxl_lvh_rules.md`` to ``--out`` (default
+``benchmarks/results``); ``--csv`` adds the per-ECG ``ptbxl_lvh_measurements.csv``.
 """
 
 from __future__ import annotations
@@ -172,9 +172,11 @@ def _fmt(estimate: Estimate | None, digits: int = 2) -> str:
 
 def markdown(results: dict[str, dict[str, Any]], summary: dict[str, Any]) -> str:
     lines = [
-        f"PTB-XL ({summary['root']}): {summary['n_measured']} ECGs measured, {summary['n_lvh']} with the LVH "
-        f"statement (likelihood >= {summary['min_likelihood']:g}), {summary['n_failed']} failed; "
-        f"{summary['timing']['seconds_per_ecg']:.3f} s per ECG.",
+        (
+            f"PTB-XL ({summary['root']}): {summary['n_measured']} ECGs measured, {summary['n_lvh']} with the LVH "
+            f"statement (likelihood >= {summary['min_likelihood']:g}), {summary['n_failed']} failed; "
+            f"{summary['timing']['seconds_per_ecg']:.3f} s per ECG."
+        ),
         "",
         "| rule | threshold | n (LVH) | sensitivity (95% CI) | specificity (95% CI) | AUC of voltage (95% CI) |",
         "|---|---|---|---|---|---|",
@@ -212,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--min-likelihood", type=float, default=0.0, help="LVH statement likelihood (0-100) that counts as LVH"
     )
+    parser.add_argument("--csv", action="store_true", help="also write the per-ECG ptbxl_lvh_measurements.csv")
     args = parser.parse_args(argv)
     root = args.root or default_root()
     try:
@@ -225,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     results = evaluate(table)
     summary = {
         "root": str(root),
-        "n_measured": int(len(table)),
+        "n_measured": len(table),
         "n_lvh": int(table["lvh"].sum()),
         "n_failed": len(failures),
         "min_likelihood": args.min_likelihood,
@@ -241,8 +244,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     write_text_atomic(args.out / "ptbxl_lvh_rules.json", json.dumps(payload, indent=2) + "\n")
     write_text_atomic(args.out / "ptbxl_lvh_rules.md", report)
-    with atomic_path(args.out / "ptbxl_lvh_measurements.csv") as tmp:
-        table.to_csv(tmp, index=False)
+    if args.csv:
+        with atomic_path(args.out / "ptbxl_lvh_measurements.csv") as tmp:
+            table.to_csv(tmp, index=False)
     print(report, end="")
     print(f"written to {args.out}")
     return 0

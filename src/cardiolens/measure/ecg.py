@@ -94,7 +94,7 @@ MIN_PEAK_QUALITY: Final[float] = 0.8
 MIN_PEAK_SLOPE_FRACTION: Final[float] = 0.4
 #: Beats correlating less than this with the median beat (ectopics, artefacts) are dropped.
 MIN_BEAT_CORRELATION: Final[float] = 0.8
-#: A lead whose beats correlate less than this with its median beat is reported as noisy.
+#: A lead whose beats correlate less than this with the median of its other beats is unreliable.
 MIN_LEAD_CORRELATION: Final[float] = 0.5
 #: Peak-to-peak range (mV) below which a lead counts as flat (disconnected electrode).
 FLAT_LEAD_MV: Final[float] = 0.02
@@ -369,15 +369,15 @@ def _normalise_sex(sex: object) -> str | None:
     raise UsageError(f"sex must be 'M', 'F' or None (unknown), got {sex!r}")
 
 
-def _record_name(ecg: ECG12) -> str:
-    """What an error names: the file (with the subject id), or the subject id without a file."""
+def _where(ecg: ECG12) -> tuple[str, str]:
+    """(path, problem prefix) for errors: the file, with the subject id named in the problem."""
     if ecg.source and ecg.source not in {"<memory>", "<simulated>"}:
-        return ecg.source if not ecg.subject_id else f"{ecg.source} (subject {ecg.subject_id})"
-    return ecg.subject_id or ecg.source or "<memory>"
+        return ecg.source, (f"ECG {ecg.subject_id}: " if ecg.subject_id else "")
+    return ecg.subject_id or ecg.source or "<memory>", ""
 
 
 def _samples(ms: float, fs_hz: float) -> int:
-    return int(round(ms * fs_hz / 1000.0))
+    return round(ms * fs_hz / 1000.0)
 
 
 def _correlation(a: np.ndarray, b: np.ndarray) -> float:
@@ -414,8 +414,12 @@ def _measurement_filter(signal_mv: np.ndarray, fs_hz: float) -> np.ndarray:
     out = np.empty(signal_mv.shape, dtype=float)
     for j in range(signal_mv.shape[1]):
         out[:, j] = nk.signal_filter(
-            signal_mv[:, j].astype(float), sampling_rate=fs_hz, lowcut=0.5, highcut=highcut,
-            method="butterworth", order=5,
+            signal_mv[:, j].astype(float),
+            sampling_rate=fs_hz,
+            lowcut=0.5,
+            highcut=highcut,
+            method="butterworth",
+            order=5,
         )
     for mains_hz in _mains_present(out, fs_hz):
         b, a = scipy.signal.iirnotch(mains_hz, Q=30.0, fs=fs_hz)
@@ -429,6 +433,21 @@ def _slope_magnitude(signal: np.ndarray, fs_hz: float, axis: int) -> np.ndarray:
     return np.sqrt(np.sum(slope**2, axis=1 - axis))
 
 
+def _robust_slope(filtered: np.ndarray, fs_hz: float) -> np.ndarray:
+    """All-lead slope profile that one artefact-laden lead cannot dominate.
+
+    Each lead's |dV/dt| is scaled by its own 99th percentile, then the median over the
+    non-flat leads is taken (a 14 mV electrode artefact in one lead would otherwise
+    make every true QRS look small).
+    """
+    slope = np.abs(np.gradient(filtered, axis=0))
+    scale = np.percentile(slope, 99, axis=0)
+    live = (np.ptp(filtered, axis=0) >= FLAT_LEAD_MV) & (scale > 0)
+    if not live.any():
+        return np.zeros(filtered.shape[0])
+    return np.median(slope[:, live] / scale[live], axis=1)
+
+
 def _loo_quality(signal: np.ndarray, peaks: np.ndarray, fs_hz: float) -> float:
     """Mean correlation of each beat's QRS with the median QRS of the other beats (0-1)."""
     half = max(2, _samples(QRS_HALF_WINDOW_MS, fs_hz))
@@ -437,7 +456,9 @@ def _loo_quality(signal: np.ndarray, peaks: np.ndarray, fs_hz: float) -> float:
         return 0.0
     segments = np.stack([signal[p - half : p + half + 1] for p in usable])
     # Leave-one-out: with the beat itself in the template even noise correlates well.
-    return float(np.mean([_correlation(segments[i], np.median(np.delete(segments, i, 0), 0)) for i in range(len(usable))]))
+    return float(
+        np.mean([_correlation(segments[i], np.median(np.delete(segments, i, 0), 0)) for i in range(len(usable))])
+    )
 
 
 @dataclass(frozen=True)
@@ -447,11 +468,11 @@ class _Peaks:
     quality: float
 
 
-def _find_rpeaks(ecg: ECG12, filtered: np.ndarray, name: str) -> _Peaks:
+def _find_rpeaks(ecg: ECG12, filtered: np.ndarray, where: tuple[str, str]) -> _Peaks:
     """R peaks from the most trustworthy lead (shared by all leads); see module docstring, step 1."""
     fs = float(ecg.fs_hz)
-    velocity = _slope_magnitude(filtered, fs, axis=0)
-    velocity_max = float(np.percentile(velocity, 99.5))  # robust to a single spike
+    velocity = _robust_slope(filtered, fs)
+    velocity_max = float(np.percentile(velocity, 99.5))
     reach = max(1, _samples(60.0, fs))
     candidates: list[_Peaks] = []
     rejected: list[str] = []
@@ -487,8 +508,8 @@ def _find_rpeaks(ecg: ECG12, filtered: np.ndarray, name: str) -> _Peaks:
         candidates.append(_Peaks(lead, peaks, quality))
     if not candidates:
         raise MissingDataError(
-            name,
-            "no reliable R peaks in any lead (need >= "
+            where[0],
+            f"{where[1]}no reliable R peaks in any lead (need >= "
             f"{MIN_BEATS} alike beats at {HEART_RATE_RANGE_BPM[0]:g}-{HEART_RATE_RANGE_BPM[1]:g} bpm; "
             f"flat, noise or no ECG signal): {'; '.join(rejected) or 'all leads flat'}",
         )
@@ -519,7 +540,7 @@ def _realign(signal: np.ndarray, peaks: np.ndarray, fs_hz: float) -> np.ndarray:
 
 
 def _align_beats(
-    signal: np.ndarray, peaks: np.ndarray, fs_hz: float, name: str, reliable: np.ndarray
+    signal: np.ndarray, peaks: np.ndarray, fs_hz: float, where: tuple[str, str], reliable: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Aligned beats (beats, samples, leads) from -250 to +400 ms, mismatching beats dropped.
 
@@ -530,8 +551,8 @@ def _align_beats(
     kept = peaks[(peaks - before - margin >= 0) & (peaks + after + margin < signal.shape[0])]
     if kept.size < MIN_BEATS:
         raise MissingDataError(
-            name,
-            f"only {kept.size} complete beat(s) from {BEAT_START_MS:g} to +{BEAT_END_MS:g} ms around R; "
+            where[0],
+            f"{where[1]}only {kept.size} complete beat(s) from {BEAT_START_MS:g} to +{BEAT_END_MS:g} ms around R; "
             f"need >= {MIN_BEATS}",
         )
     kept = _realign(signal[:, reliable], kept, fs_hz)
@@ -558,7 +579,10 @@ def _reliable_leads(filtered: np.ndarray, peaks: np.ndarray, fs_hz: float) -> np
     """
     flat = np.ptp(filtered, axis=0) < FLAT_LEAD_MV
     return np.array(
-        [not flat[j] and _loo_quality(filtered[:, j], peaks, fs_hz) >= MIN_LEAD_CORRELATION for j in range(filtered.shape[1])]
+        [
+            not flat[j] and _loo_quality(filtered[:, j], peaks, fs_hz) >= MIN_LEAD_CORRELATION
+            for j in range(filtered.shape[1])
+        ]
     )
 
 
@@ -639,7 +663,11 @@ def _plausible(onset_ms: float, offset_ms: float) -> bool:
 
 
 def _qrs_bounds(
-    method: str, median_beats: np.ndarray, time_ms: np.ndarray, fs_a: float, dwt_inputs: tuple[np.ndarray, np.ndarray, float]
+    method: str,
+    median_beats: np.ndarray,
+    time_ms: np.ndarray,
+    fs_a: float,
+    dwt_inputs: tuple[np.ndarray, np.ndarray, float],
 ) -> tuple[float, float, str, bool, list[str]]:
     """(onset_ms, offset_ms, method used, ok, notes): the requested method, then the other one."""
     notes: list[str] = []
@@ -710,15 +738,19 @@ def measure_ecg(ecg: ECG12, *, sex: str | None = None, qrs_method: str = "spatia
     if qrs_method not in QRS_METHODS:
         raise UsageError(f"qrs_method must be one of {', '.join(QRS_METHODS)}, got {qrs_method!r}")
     sex_code = _normalise_sex(sex if sex is not None else ecg.metadata.get("sex"))
-    name = _record_name(ecg)
+    where = _where(ecg)
     fs = float(ecg.fs_hz)
     if fs < MIN_FS_HZ:
-        raise LeadConfigurationError(name, f"sampling rate {fs:g} Hz is below the {MIN_FS_HZ:g} Hz needed to measure QRS")
+        raise LeadConfigurationError(
+            where[0], f"{where[1]}sampling rate {fs:g} Hz is below the {MIN_FS_HZ:g} Hz needed to measure QRS"
+        )
     if ecg.duration_s * 1000.0 < MIN_BEATS * (BEAT_END_MS - BEAT_START_MS):
-        raise MissingDataError(name, f"record is {ecg.duration_s:.2f} s long; too short for {MIN_BEATS} beats")
+        raise MissingDataError(
+            where[0], f"{where[1]}record is {ecg.duration_s:.2f} s long; too short for {MIN_BEATS} beats"
+        )
 
     filtered = _measurement_filter(ecg.signal_mv, fs)
-    rpeaks = _find_rpeaks(ecg, filtered, name)
+    rpeaks = _find_rpeaks(ecg, filtered, where)
     notes: list[str] = []
     reliable = _reliable_leads(filtered, rpeaks.samples, fs)
     reliable[STANDARD_LEADS.index(rpeaks.lead)] = True  # its beats passed a stricter test already
@@ -729,13 +761,17 @@ def measure_ecg(ecg: ECG12, *, sex: str | None = None, qrs_method: str = "spatia
     factor = max(1, math.ceil(ANALYSIS_FS_HZ / fs - 1e-9))
     fs_a = fs * factor
     analysis = scipy.signal.resample_poly(filtered, factor, 1, axis=0) if factor > 1 else filtered
-    beats, kept, beat_notes = _align_beats(analysis, rpeaks.samples * factor, fs_a, name, reliable)
+    beats, kept, beat_notes = _align_beats(analysis, rpeaks.samples * factor, fs_a, where, reliable)
     notes += beat_notes
     median_beats = np.median(beats, axis=0).T  # (leads, samples)
     time_ms = (np.arange(median_beats.shape[1]) - _samples(-BEAT_START_MS, fs_a)) * 1000.0 / fs_a
 
     onset_ms, offset_ms, method, delineation_ok, bound_notes = _qrs_bounds(
-        qrs_method, median_beats[reliable], time_ms, fs_a, (filtered[:, reliable], np.round(kept / factor).astype(int), fs)
+        qrs_method,
+        median_beats[reliable],
+        time_ms,
+        fs_a,
+        (filtered[:, reliable], np.round(kept / factor).astype(int), fs),
     )
     notes += bound_notes
 
@@ -878,11 +914,11 @@ __all__ = [
     "CORNELL_PRODUCT_FEMALE_ADD_MV",
     "CORNELL_PRODUCT_MV_MS",
     "CORNELL_VOLTAGE_MV",
-    "ECGMeasurements",
-    "LVHCriteria",
     "LVH_RULES",
     "PEGUERO_MV",
     "SOKOLOW_LYON_MV",
+    "ECGMeasurements",
+    "LVHCriteria",
     "lvh_criteria",
     "measure_ecg",
 ]
