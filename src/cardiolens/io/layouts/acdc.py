@@ -19,7 +19,6 @@ the cine's ED/ES frames at load time. ACDC stores no frame timing (the cine's
 
 from __future__ import annotations
 
-import csv
 import gzip
 import math
 import re
@@ -44,6 +43,7 @@ from cardiolens.errors import (
     NonFiniteValueError,
 )
 from cardiolens.io.files import require_dir, require_file
+from cardiolens.io.tables import read_csv_rows
 from cardiolens.io.layouts.base import records_from_folders
 from cardiolens.io.nifti import NiftiImage, read_nifti
 
@@ -184,17 +184,7 @@ def read_info_cfg(path: str | Path) -> AcdcInfo:
 
 def _read_manifest(path: Path) -> dict[str, dict[str, str]]:
     """Rows of ``manifest.csv`` by patient id (values still text; parsed per patient)."""
-    require_file(path)
-    try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
-            columns = reader.fieldnames or []
-            rows = list(reader)
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise MalformedTableError(path, f"cannot read CSV ({exc})") from exc
-    missing = [c for c in MANIFEST_COLUMNS if c not in columns]
-    if missing:
-        raise MalformedTableError(path, f"missing column(s) {', '.join(missing)}")
+    rows = read_csv_rows(path, MANIFEST_COLUMNS)
     return {row["patient"].strip(): row for row in rows}
 
 

@@ -13,7 +13,6 @@ direction: volumes get a (1, 1, 1) placeholder spacing with
 
 from __future__ import annotations
 
-import csv
 import re
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from cardiolens.errors import (
     MissingDataError,
 )
 from cardiolens.io.files import require_dir, require_file
+from cardiolens.io.tables import read_csv_rows
 from cardiolens.io.layouts.base import records_from_folders
 
 NAME = "emidec"
@@ -81,17 +81,7 @@ def slice_files(case_dir: Path) -> list[tuple[Path, Path]]:
 
 def _read_manifest(path: Path) -> tuple[dict[str, dict[str, str]], list[str]]:
     """Rows by case, plus the case names of duplicate rows."""
-    require_file(path)
-    try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
-            columns = reader.fieldnames or []
-            rows = list(reader)
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise MalformedTableError(path, f"cannot read CSV ({exc})") from exc
-    missing = [c for c in MANIFEST_COLUMNS if c not in columns]
-    if missing:
-        raise MalformedTableError(path, f"missing column(s) {', '.join(missing)}")
+    rows = read_csv_rows(path, MANIFEST_COLUMNS)
     by_case: dict[str, dict[str, str]] = {}
     duplicates = []
     for row in rows:
