@@ -2,7 +2,12 @@ from pathlib import Path
 
 import pytest
 
-from cardiolens.data import Cohort, SubjectRecord, patient_kfold, patient_train_test_split
+from cardiolens.data import (
+    Cohort,
+    SubjectRecord,
+    patient_kfold,
+    patient_train_test_split,
+)
 from cardiolens.errors import UsageError
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from cardiolens.data import STANDARD_LEADS, CineCMR, CMRVolume, ECG12, EchoClip
+from cardiolens.data import ECG12, STANDARD_LEADS, CineCMR, CMRVolume, EchoClip
 from cardiolens.errors import (
     InconsistentGeometryError,
     LeadConfigurationError,

@@ -3,7 +3,12 @@ import gzip
 import numpy as np
 import pytest
 
-from cardiolens.errors import CorruptFileError, EmptyFileError, InconsistentGeometryError, MissingDataError
+from cardiolens.errors import (
+    CorruptFileError,
+    EmptyFileError,
+    InconsistentGeometryError,
+    MissingDataError,
+)
 from cardiolens.io.atomic import atomic_dir, atomic_path
 from cardiolens.io.nifti import read_nifti, write_nifti
 

@@ -22,7 +22,11 @@ from cardiolens.errors import (
 )
 from cardiolens.io import dicom_write
 from cardiolens.io.dicom_read import infer_modality, read_dicom_series
-from cardiolens.io.dicom_write import quantise_uint16, write_cine_dicom, write_volume_dicom
+from cardiolens.io.dicom_write import (
+    quantise_uint16,
+    write_cine_dicom,
+    write_volume_dicom,
+)
 
 TRIGGERS_MS = np.array([0.0, 37.5, 75.0, 112.5])
 

@@ -11,8 +11,7 @@ import pytest
 
 from cardiolens.data.ecg import ECG12
 from cardiolens.errors import MalformedTableError
-from cardiolens.io.layouts import detect_layout
-from cardiolens.io.layouts import ptbxl
+from cardiolens.io.layouts import detect_layout, ptbxl
 from cardiolens.io.wfdb_io import write_wfdb
 
 COLUMNS = ["ecg_id", "patient_id", "age", "sex", "height", "weight", "scp_codes", "strat_fold",

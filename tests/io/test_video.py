@@ -10,7 +10,12 @@ import numpy as np
 import pytest
 
 from cardiolens.data.echo import EchoClip
-from cardiolens.errors import EmptyFileError, MissingDataError, UnreadableVideoError, UsageError
+from cardiolens.errors import (
+    EmptyFileError,
+    MissingDataError,
+    UnreadableVideoError,
+    UsageError,
+)
 from cardiolens.io.video import default_mp4_codec, read_video, write_video
 
 

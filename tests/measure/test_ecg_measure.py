@@ -21,7 +21,12 @@ import pytest
 
 from cardiolens.data.ecg import ECG12
 from cardiolens.data.labels import STANDARD_LEADS
-from cardiolens.errors import DataError, LeadConfigurationError, MissingDataError, UsageError
+from cardiolens.errors import (
+    DataError,
+    LeadConfigurationError,
+    MissingDataError,
+    UsageError,
+)
 from cardiolens.measure.ecg import (
     LVH_RULES,
     ECGMeasurements,

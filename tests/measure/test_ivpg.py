@@ -20,13 +20,12 @@ from cardiolens.measure.ivpg import (
     PA_PER_MMHG,
     RHO_BLOOD_KG_M3,
     SectionAreas,
-    VolumeTemplate,
     compute_ivpg,
-    ed_es_template_areas,
     effective_base_m,
     euler_pressure_difference,
     ivpg_from_areas,
 )
+from cardiolens.measure.ivpg_template import VolumeTemplate, ed_es_template_areas
 from cardiolens.synth.cine import simulate_cine
 
 RHO = RHO_BLOOD_KG_M3

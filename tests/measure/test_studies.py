@@ -9,7 +9,12 @@ import pytest
 from cardiolens.cli.app import main
 from cardiolens.io.layouts import synthetic
 from cardiolens.io.nifti import write_nifti
-from cardiolens.measure.studies import measure_cine_studies, measure_ecg_studies, measure_lge_studies, scalar_columns
+from cardiolens.measure.studies import (
+    measure_cine_studies,
+    measure_ecg_studies,
+    measure_lge_studies,
+    scalar_columns,
+)
 from cardiolens.synth.cohort import simulate_cohort
 
 

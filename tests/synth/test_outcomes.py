@@ -7,7 +7,12 @@ import pandas as pd
 import pytest
 
 from cardiolens.errors import UsageError
-from cardiolens.synth.outcomes import HR_PER_SD_MASS, LV_MASS_REFERENCE_G, OUTCOMES, simulate_outcomes
+from cardiolens.synth.outcomes import (
+    HR_PER_SD_MASS,
+    LV_MASS_REFERENCE_G,
+    OUTCOMES,
+    simulate_outcomes,
+)
 
 
 def _cohort(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -9,8 +9,8 @@ from cardiolens.data.cohort import (
     patient_kfold,
     patient_train_test_split,
 )
-from cardiolens.data.echo import EchoClip
 from cardiolens.data.ecg import ECG12, normalise_lead_name
+from cardiolens.data.echo import EchoClip
 from cardiolens.data.labels import (
     CINE_GROUPS,
     CINE_LABELS,

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from cardiolens.data import CineCMR, CMRVolume, ECG12, EchoClip
+from cardiolens.data import ECG12, CineCMR, CMRVolume, EchoClip
 from cardiolens.data.cohort import Cohort
 from cardiolens.errors import DataError, UnknownLayoutError
 from cardiolens.io.files import require_file

@@ -44,7 +44,11 @@ import numpy as np
 from av.video.reformatter import ColorRange
 
 from cardiolens.data.echo import EchoClip
-from cardiolens.errors import InconsistentGeometryError, UnreadableVideoError, UsageError
+from cardiolens.errors import (
+    InconsistentGeometryError,
+    UnreadableVideoError,
+    UsageError,
+)
 from cardiolens.io.atomic import atomic_path
 from cardiolens.io.files import require_file
 

@@ -78,17 +78,14 @@ filling rate dV/dt. Features are defined in :class:`IVPGFeatures`.
 
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final, Literal
 
 import numpy as np
-from scipy import signal, special
 
 from cardiolens.data.cine import CineCMR
 from cardiolens.data.labels import CINE_LABELS
-from cardiolens.data.volume import CMRVolume
 from cardiolens.errors import (
     InconsistentGeometryError,
     MissingDataError,
@@ -96,6 +93,12 @@ from cardiolens.errors import (
     UsageError,
 )
 from cardiolens.measure.fourier import fit_periodic
+from cardiolens.measure.ivpg_features import (
+    CyclePhases,
+    IVPGFeatures,
+    _features,
+    _phases,
+)
 
 __all__ = [
     "DEFAULT_AREA_FLOOR_FRACTION",
@@ -109,10 +112,8 @@ __all__ = [
     "IVPGFeatures",
     "IVPGResult",
     "SectionAreas",
-    "VolumeTemplate",
     "cine_section_areas",
     "compute_ivpg",
-    "ed_es_template_areas",
     "effective_base_m",
     "euler_pressure_difference",
     "ivpg_from_areas",
@@ -137,7 +138,6 @@ DEFAULT_TEMPLATE_RR_MS: Final[float] = 60000.0 / 70.0
 SliceOrder = Literal["auto", "base_to_apex", "apex_to_base"]
 _LV_CAVITY: Final[int] = CINE_LABELS["lv_cavity"]
 _SEGMENTS: Final[tuple[str, ...]] = ("apical", "mid", "basal")
-_ES_PLATEAU_FRACTION: Final[float] = 0.01
 
 
 # --------------------------------------------------------------------------- inputs
@@ -335,154 +335,6 @@ def cine_section_areas(
     )
 
 
-# --------------------------------------------------------------------------- ED/ES template
-
-
-@dataclass(frozen=True)
-class VolumeTemplate:
-    """Canonical normalised LV volume-time course, as phases (fractions of RR from ED).
-
-    The ejected fraction f(phase) is 0 at ED and 1 at ES. Each interval moves
-    f along a regularised incomplete beta function I_x(a, b) (smooth, zero
-    flow at both ends; skewed shapes put peak flow early in ejection and in
-    the E wave, as in normal Doppler inflow):
-
-    - isovolumic contraction [0, ``ejection_start``): f = 0
-    - ejection [``ejection_start``, ``es``]: 0 -> 1, I_x(2, 3)
-    - isovolumic relaxation (``es``, ``filling_start``): f = 1
-    - rapid filling (E wave) [``filling_start``, ``diastasis_start``]: refills
-      ``early_fraction`` of the stroke volume, I_x(2, 3)
-    - diastasis [``diastasis_start``, ``atrial_start``]: ``diastasis_fraction``, I_x(2, 2)
-    - atrial kick (A wave) [``atrial_start``, 1]: the rest, I_x(2, 2)
-
-    Defaults (ES at 35 % of RR, E/A peak filling-rate ratio about 2) describe a normal
-    adult at rest; they are a documented assumption, not a measurement.
-    """
-
-    ejection_start: float = 0.05
-    es: float = 0.35
-    filling_start: float = 0.42
-    diastasis_start: float = 0.64
-    atrial_start: float = 0.84
-    early_fraction: float = 0.65
-    diastasis_fraction: float = 0.07
-
-    def __post_init__(self) -> None:
-        edges = (0.0, self.ejection_start, self.es, self.filling_start, self.diastasis_start, self.atrial_start, 1.0)
-        if any(b <= a for a, b in itertools.pairwise(edges)):
-            raise UsageError(f"template phases must increase within (0, 1), got {edges[1:-1]}")
-        fractions_ok = self.early_fraction > 0 and self.diastasis_fraction >= 0
-        if not (fractions_ok and self.early_fraction + self.diastasis_fraction < 1):
-            raise UsageError("template filling fractions must be positive and sum to less than 1")
-
-    def ejected_fraction(self, phase: np.ndarray | float) -> np.ndarray:
-        """f(phase): fraction of the stroke volume ejected (0 at ED, 1 at ES); phase taken mod 1."""
-        p = np.mod(np.asarray(phase, dtype=float), 1.0)
-
-        def ramp(a: float, b: float, shape: tuple[float, float]) -> np.ndarray:
-            return special.betainc(shape[0], shape[1], np.clip((p - a) / (b - a), 0.0, 1.0))
-
-        late = 1.0 - self.early_fraction - self.diastasis_fraction
-        return (
-            ramp(self.ejection_start, self.es, (2, 3))
-            - self.early_fraction * ramp(self.filling_start, self.diastasis_start, (2, 3))
-            - self.diastasis_fraction * ramp(self.diastasis_start, self.atrial_start, (2, 2))
-            - late * ramp(self.atrial_start, 1.0, (2, 2))
-        )
-
-
-def _labels_of(volume: CMRVolume, source: str) -> np.ndarray:
-    if volume.labels is None:
-        raise MissingDataError(volume.source or source, "ED/ES volume has no label mask")
-    return np.asarray(volume.labels)
-
-
-def ed_es_template_areas(
-    cine: CineCMR,
-    *,
-    rr_interval_ms: float = DEFAULT_TEMPLATE_RR_MS,
-    n_frames: int = 30,
-    ed: CMRVolume | None = None,
-    es: CMRVolume | None = None,
-    template: VolumeTemplate | None = None,
-    slice_order: SliceOrder = "auto",
-) -> SectionAreas:
-    """Section areas A_k(t) from real ED and ES masks moved along a canonical volume template.
-
-    **This is not a measured time course.** It combines the real ED/ES
-    geometry (each slice's LV cavity area at ED and at ES, from the
-    ground-truth masks) with an assumed timing: every slice's area moves
-    between its ED and ES value along the same :class:`VolumeTemplate`,
-    A_k(t) = A_k^ED + (A_k^ES − A_k^ED)·f(t), over an assumed RR interval
-    (default 60000/70 ms = 70 bpm). Regional asynchrony, the real filling
-    pattern (E/A, relaxation) and the heart rate are therefore *not* in the
-    result; the IVPG it gives is a geometry-driven estimate. True per-frame
-    curves need segmentations on every frame (cine-seg, a later issue) and
-    :func:`compute_ivpg`.
-
-    Args:
-        cine: the cine whose ``segmentations`` hold the ED and ES masks at
-            ``ed_index`` / ``es_index`` (e.g. ACDC's ground truth), and whose
-            spacing is used. Used for its masks only when ``ed``/``es`` are not given.
-        rr_interval_ms: assumed RR interval (ms); recorded in ``timing_source``.
-        n_frames: frames sampled evenly over the cycle from ED (>= 5).
-        ed, es: optional full-coverage ED and ES volumes with label masks
-            (e.g. ``AcdcStudy.ed``/``.es``, whose stacks are complete where the
-            shared ACDC cine is cropped); their spacing is used.
-        template: the volume-time course (default :class:`VolumeTemplate`).
-        slice_order: as in :func:`cine_section_areas`.
-
-    Raises:
-        MissingDataError: no ES index, a missing ED/ES mask or no LV cavity.
-        InconsistentGeometryError: ED and ES masks of different shapes.
-        UsageError: a bad ``rr_interval_ms``/``n_frames``, or only one of ``ed``/``es``.
-    """
-    if not (math.isfinite(rr_interval_ms) and rr_interval_ms > 0):
-        raise UsageError(f"rr_interval_ms must be positive, got {rr_interval_ms!r}")
-    if int(n_frames) != n_frames or n_frames < 5:
-        raise UsageError(f"n_frames must be an integer >= 5, got {n_frames!r}")
-    template = template or VolumeTemplate()
-    if (ed is None) != (es is None):
-        raise UsageError("give both ed and es volumes, or neither")
-    if ed is not None and es is not None:
-        ed_mask, es_mask = _labels_of(ed, cine.source), _labels_of(es, cine.source)
-        spacing, known, source = ed.spacing_mm, ed.spacing_known, ed.source
-        mask_origin = "full ED/ES volumes"
-    else:
-        if cine.es_index is None:
-            raise MissingDataError(cine.source, "no end-systolic frame index (es_index) for the ED/ES template")
-        for name, index in (("ED", cine.ed_index), ("ES", cine.es_index)):
-            if index not in cine.segmentations:
-                raise MissingDataError(cine.source, f"no {name} mask (frame {index}) in the cine segmentations")
-        ed_mask, es_mask = cine.segmentations[cine.ed_index], cine.segmentations[cine.es_index]
-        spacing, known, source = cine.spacing_mm, cine.spacing_known, cine.source
-        mask_origin = "cine ED/ES masks"
-    if ed_mask.shape != es_mask.shape:
-        raise InconsistentGeometryError(source, f"ED mask {ed_mask.shape} and ES mask {es_mask.shape} differ in shape")
-    pixel = _pixel_area_mm2(spacing, known)
-    a_ed = (ed_mask == _LV_CAVITY).sum(axis=(1, 2)) * pixel
-    a_es = (es_mask == _LV_CAVITY).sum(axis=(1, 2)) * pixel
-    if not a_ed.any():
-        raise MissingDataError(source, "the ED mask holds no LV cavity (label 3)")
-    f = template.ejected_fraction(np.arange(n_frames) / n_frames)
-    areas = a_ed[:, None] + (a_es - a_ed)[:, None] * f[None, :]
-    areas, how = _orient(areas, slice_order, cine.metadata.get("slice_order"), source)
-    return SectionAreas(
-        areas_mm2=areas,
-        slice_spacing_mm=float(spacing[0]) if known else 1.0,
-        rr_interval_ms=float(rr_interval_ms),
-        times_ms=None,
-        spacing_known=known,
-        timing_source=(
-            f"ED/ES template: real {mask_origin} geometry, canonical volume-time template "
-            f"(ES at {100 * template.es:.0f} % of RR), assumed RR {rr_interval_ms:.1f} ms"
-        ),
-        subject_id=cine.subject_id,
-        source=source,
-        notes=(how, "template time course, not measured per frame: geometry-driven estimate"),
-    )
-
-
 # --------------------------------------------------------------------------- Euler kernel
 
 
@@ -611,71 +463,6 @@ def effective_base_m(z_m: np.ndarray, area_m2: np.ndarray, base_area_fraction: f
 
 
 # --------------------------------------------------------------------------- result
-
-
-@dataclass(frozen=True)
-class CyclePhases:
-    """Cycle landmarks from the fitted LV volume, in ms after ED (NaN when not found)."""
-
-    es_ms: float
-    e_peak_ms: float
-    a_peak_ms: float
-    e_a_mid_ms: float
-    peak_ejection_rate_ml_s: float
-    peak_e_filling_rate_ml_s: float
-    peak_a_filling_rate_ml_s: float
-
-
-@dataclass(frozen=True)
-class IVPGFeatures:
-    """Features of the apex-to-base pressure-difference curve (mmHg, ms, % of RR from ED).
-
-    Windows: systole [ED, ES]; late-systolic reversal = minimum between the
-    systolic peak and ES; early-diastolic suction = minimum in [ES, E peak
-    filling]; E-deceleration = maximum in [E peak, midpoint of E and A
-    peaks]; A-wave = minimum in [that midpoint, A peak filling] (atrial
-    acceleration). RMS and impulses (∫ΔP dt, mmHg·s) over the cycle, systole
-    [ED, ES) and diastole [ES, next ED), early diastole [ES, E/A midpoint)
-    and late diastole. ``convective_share_pct`` = 100·RMS(convective) /
-    (RMS(inertial) + RMS(convective)). Segment features use the same windows.
-    """
-
-    peak_systolic_mmhg: float
-    peak_systolic_time_ms: float
-    peak_systolic_time_pct: float
-    late_systolic_reversal_mmhg: float
-    late_systolic_reversal_time_ms: float
-    late_systolic_reversal_time_pct: float
-    early_diastolic_suction_mmhg: float
-    early_diastolic_suction_time_ms: float
-    early_diastolic_suction_time_pct: float
-    e_deceleration_mmhg: float
-    e_deceleration_time_ms: float
-    e_deceleration_time_pct: float
-    a_wave_mmhg: float
-    a_wave_time_ms: float
-    a_wave_time_pct: float
-    rms_cycle_mmhg: float
-    rms_systole_mmhg: float
-    rms_diastole_mmhg: float
-    impulse_systole_mmhg_s: float
-    impulse_diastole_mmhg_s: float
-    impulse_early_diastole_mmhg_s: float
-    impulse_late_diastole_mmhg_s: float
-    inertial_rms_mmhg: float
-    convective_rms_mmhg: float
-    inertial_peak_abs_mmhg: float
-    convective_peak_abs_mmhg: float
-    convective_share_pct: float
-    apical_peak_systolic_mmhg: float
-    apical_early_diastolic_suction_mmhg: float
-    apical_rms_mmhg: float
-    mid_peak_systolic_mmhg: float
-    mid_early_diastolic_suction_mmhg: float
-    mid_rms_mmhg: float
-    basal_peak_systolic_mmhg: float
-    basal_early_diastolic_suction_mmhg: float
-    basal_rms_mmhg: float
 
 
 @dataclass(frozen=True, eq=False)
@@ -814,125 +601,6 @@ def _interpolation_matrix(z: np.ndarray, centres: np.ndarray) -> np.ndarray:
     """W (n_nodes, n_slices): linear between centres, constant beyond the outer ones (np.interp)."""
     eye = np.eye(centres.size)
     return np.stack([np.interp(z, centres, eye[k]) for k in range(centres.size)], axis=1)
-
-
-def _window(t: np.ndarray, lo: float, hi: float, *, closed: bool = True) -> np.ndarray:
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        return np.zeros(t.shape, dtype=bool)
-    return (t >= lo) & ((t <= hi) if closed else (t < hi))
-
-
-def _extreme(curve: np.ndarray, t: np.ndarray, sel: np.ndarray, kind: str) -> tuple[float, float]:
-    if not sel.any():
-        return math.nan, math.nan
-    idx = np.flatnonzero(sel)
-    j = idx[np.argmax(curve[idx]) if kind == "max" else np.argmin(curve[idx])]
-    return float(curve[j]), float(t[j])
-
-
-def _rms(curve: np.ndarray, sel: np.ndarray) -> float:
-    return float(np.sqrt(np.mean(curve[sel] ** 2))) if sel.any() else math.nan
-
-
-def _phases(t: np.ndarray, volume: np.ndarray, rate: np.ndarray, rr: float) -> tuple[CyclePhases, list[str]]:
-    """ES = argmin V; E and A = the two largest filling-rate (dV/dt) peaks after ES.
-
-    Isovolumic relaxation leaves V flat after ES, where the argmin of a fitted
-    curve is arbitrary; ES is the first sample of that plateau (V within
-    ``_ES_PLATEAU_FRACTION`` of the stroke volume above its minimum).
-    """
-    notes: list[str] = []
-    i_min = int(np.argmin(volume))
-    tolerance = _ES_PLATEAU_FRACTION * float(volume.max() - volume.min())
-    i_es = i_min
-    while i_es > 0 and volume[i_es - 1] <= volume[i_min] + tolerance:
-        i_es -= 1
-    es = float(t[i_es])
-    # wrap one sample so a filling peak on the last sample is still a peak
-    diastolic = np.concatenate([rate[i_es:], rate[:1]])
-    scale = float(np.max(np.abs(rate))) or 1.0
-    peaks, _ = signal.find_peaks(diastolic, height=0.0, prominence=0.05 * scale)
-    peaks = peaks[diastolic[peaks] > 0]
-    top = np.sort(peaks[np.argsort(diastolic[peaks])[::-1][:2]])
-    times = [float(t[(i_es + p) % t.size]) if i_es + p < t.size else rr for p in top]
-    e_peak = times[0] if times else math.nan
-    a_peak = times[1] if len(times) > 1 else math.nan
-    if not times:
-        notes.append("no diastolic filling peak found: diastolic features are NaN")
-    elif len(times) == 1:
-        notes.append("one diastolic filling peak only (E and A merged?): A-wave features are NaN")
-    return CyclePhases(
-        es_ms=es,
-        e_peak_ms=e_peak,
-        a_peak_ms=a_peak,
-        e_a_mid_ms=0.5 * (e_peak + a_peak) if len(times) > 1 else rr,
-        peak_ejection_rate_ml_s=float(-rate[: i_es + 1].min()) if i_es > 0 else math.nan,
-        peak_e_filling_rate_ml_s=float(diastolic[top[0]]) if times else math.nan,
-        peak_a_filling_rate_ml_s=float(diastolic[top[1]]) if len(times) > 1 else math.nan,
-    ), notes
-
-
-def _features(
-    t: np.ndarray,
-    rr: float,
-    total: np.ndarray,
-    inertial: np.ndarray,
-    convective: np.ndarray,
-    segments: dict[str, np.ndarray],
-    ph: CyclePhases,
-) -> IVPGFeatures:
-    dt_s = rr / t.size / 1000.0
-    systole = _window(t, 0.0, ph.es_ms)
-    peak_sys, t_sys = _extreme(total, t, systole, "max")
-    reversal, t_rev = _extreme(total, t, _window(t, t_sys, ph.es_ms), "min")
-    suction_window = _window(t, ph.es_ms, ph.e_peak_ms)
-    suction, t_suc = _extreme(total, t, suction_window, "min")
-    e_dec, t_edec = _extreme(total, t, _window(t, ph.e_peak_ms, ph.e_a_mid_ms), "max")
-    a_wave, t_a = _extreme(total, t, _window(t, ph.e_a_mid_ms, ph.a_peak_ms), "min")
-    sys_open = _window(t, 0.0, ph.es_ms, closed=False)
-    dia = ~sys_open
-    early = _window(t, ph.es_ms, ph.e_a_mid_ms, closed=False)
-    late = dia & ~early
-    everything = np.ones(t.shape, dtype=bool)
-
-    def pct(time_ms: float) -> float:
-        return 100.0 * time_ms / rr
-
-    rms_i, rms_c = _rms(inertial, everything), _rms(convective, everything)
-    values: dict[str, float] = {
-        "peak_systolic_mmhg": peak_sys,
-        "peak_systolic_time_ms": t_sys,
-        "peak_systolic_time_pct": pct(t_sys),
-        "late_systolic_reversal_mmhg": reversal,
-        "late_systolic_reversal_time_ms": t_rev,
-        "late_systolic_reversal_time_pct": pct(t_rev),
-        "early_diastolic_suction_mmhg": suction,
-        "early_diastolic_suction_time_ms": t_suc,
-        "early_diastolic_suction_time_pct": pct(t_suc),
-        "e_deceleration_mmhg": e_dec,
-        "e_deceleration_time_ms": t_edec,
-        "e_deceleration_time_pct": pct(t_edec),
-        "a_wave_mmhg": a_wave,
-        "a_wave_time_ms": t_a,
-        "a_wave_time_pct": pct(t_a),
-        "rms_cycle_mmhg": _rms(total, everything),
-        "rms_systole_mmhg": _rms(total, sys_open),
-        "rms_diastole_mmhg": _rms(total, dia),
-        "impulse_systole_mmhg_s": float(total[sys_open].sum() * dt_s),
-        "impulse_diastole_mmhg_s": float(total[dia].sum() * dt_s),
-        "impulse_early_diastole_mmhg_s": float(total[early].sum() * dt_s) if early.any() else math.nan,
-        "impulse_late_diastole_mmhg_s": float(total[late].sum() * dt_s),
-        "inertial_rms_mmhg": rms_i,
-        "convective_rms_mmhg": rms_c,
-        "inertial_peak_abs_mmhg": float(np.abs(inertial).max()),
-        "convective_peak_abs_mmhg": float(np.abs(convective).max()),
-        "convective_share_pct": 100.0 * rms_c / (rms_i + rms_c) if rms_i + rms_c > 0 else math.nan,
-    }
-    for name, curve in segments.items():
-        values[f"{name}_peak_systolic_mmhg"] = _extreme(curve, t, systole, "max")[0]
-        values[f"{name}_early_diastolic_suction_mmhg"] = _extreme(curve, t, suction_window, "min")[0]
-        values[f"{name}_rms_mmhg"] = _rms(curve, everything)
-    return IVPGFeatures(**values)
 
 
 def ivpg_from_areas(

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from cardiolens.data import CineCMR, CMRVolume, ECG12
+from cardiolens.data import ECG12, CineCMR, CMRVolume
 from cardiolens.errors import DataError, UsageError
 from cardiolens.io.layouts import detect_layout, layout_module, split_layout_prefix
 from cardiolens.io.nifti import read_nifti
@@ -121,7 +121,8 @@ def _cine_of(study: object) -> CineCMR:
 
 
 def _ivpg_row(cine: CineCMR, rr_interval_ms: float | None) -> Row:
-    from cardiolens.measure.ivpg import compute_ivpg, ed_es_template_areas, ivpg_from_areas
+    from cardiolens.measure.ivpg import compute_ivpg, ivpg_from_areas
+    from cardiolens.measure.ivpg_template import ed_es_template_areas
 
     if len(cine.segmentations) == cine.n_frames and cine.n_frames > 2:
         result, source = compute_ivpg(cine, rr_interval_ms=rr_interval_ms), "all_frames"

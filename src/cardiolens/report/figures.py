@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from cardiolens.data import CINE_LABELS, CineCMR, CMRVolume, ECG12, EchoClip  # noqa: E402
+from cardiolens.data import CINE_LABELS, ECG12, CineCMR, CMRVolume, EchoClip  # noqa: E402
 
 
 def _png(fig: plt.Figure) -> bytes:

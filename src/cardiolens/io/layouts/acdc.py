@@ -43,9 +43,9 @@ from cardiolens.errors import (
     NonFiniteValueError,
 )
 from cardiolens.io.files import require_dir, require_file
-from cardiolens.io.tables import read_csv_rows
 from cardiolens.io.layouts.base import records_from_folders
 from cardiolens.io.nifti import NiftiImage, read_nifti
+from cardiolens.io.tables import read_csv_rows
 
 NAME = "acdc"
 INFO_FILE = "Info.cfg"

@@ -29,8 +29,8 @@ from cardiolens.errors import (
     MissingDataError,
 )
 from cardiolens.io.files import require_dir, require_file
-from cardiolens.io.tables import read_csv_rows
 from cardiolens.io.layouts.base import records_from_folders
+from cardiolens.io.tables import read_csv_rows
 
 NAME = "emidec"
 MANIFEST_FILE = "manifest.csv"

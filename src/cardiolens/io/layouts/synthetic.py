@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from cardiolens import SIMULATED_NOTICE
-from cardiolens.data import CineCMR, CMRVolume, Cohort, ECG12, EchoClip, SubjectRecord
+from cardiolens.data import ECG12, CineCMR, CMRVolume, Cohort, EchoClip, SubjectRecord
 from cardiolens.data.cohort import BadCase
 from cardiolens.errors import MalformedTableError, MissingDataError, UsageError
 from cardiolens.io.atomic import atomic_dir, write_text_atomic
