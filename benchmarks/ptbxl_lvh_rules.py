@@ -45,7 +45,8 @@ import pandas as pd
 from cardiolens.errors import CardiolensError, DataError
 from cardiolens.io.atomic import atomic_path, write_text_atomic
 from cardiolens.io.layouts import load, scan
-from cardiolens.measure.ecg import (
+from cardiolens.measure.ecg import measure_ecg
+from cardiolens.measure.ecg_lvh import (
     AVL_MV,
     CORNELL_PRODUCT_FEMALE_ADD_MV,
     CORNELL_PRODUCT_MV_MS,
@@ -54,7 +55,6 @@ from cardiolens.measure.ecg import (
     PEGUERO_MV,
     SOKOLOW_LYON_MV,
     lvh_criteria,
-    measure_ecg,
 )
 from cardiolens.stats.auc import roc_auc_ci
 from cardiolens.stats.diagnostic import diagnostic_metrics

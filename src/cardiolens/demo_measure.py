@@ -15,7 +15,8 @@ import pandas as pd
 
 from cardiolens.io.layouts.synthetic import SyntheticStudy
 from cardiolens.measure.cine import measure_cine
-from cardiolens.measure.ecg import lvh_criteria, measure_ecg
+from cardiolens.measure.ecg import measure_ecg
+from cardiolens.measure.ecg_lvh import lvh_criteria
 from cardiolens.measure.ivpg import IVPGResult, compute_ivpg
 from cardiolens.measure.lge import measure_lge
 from cardiolens.report import figures

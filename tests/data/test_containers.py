@@ -78,3 +78,13 @@ def test_echo_clip_checks():
     assert clip.duration_s == pytest.approx(0.2)
     with pytest.raises(UnreadableVideoError, match="v.avi"):
         EchoClip(np.zeros((1, 4, 4)), fps=50, source="v.avi")
+
+
+def test_sex_code_spellings_and_unknown():
+    from cardiolens.data.labels import sex_code
+    from cardiolens.errors import UsageError
+
+    assert [sex_code(s) for s in ("m", "Male", " F ", "woman")] == ["M", "M", "F", "F"]
+    assert [sex_code(s) for s in (None, float("nan"), "", "unknown")] == [None] * 4
+    with pytest.raises(UsageError, match="sex"):
+        sex_code("x")

@@ -27,13 +27,8 @@ from cardiolens.errors import (
     MissingDataError,
     UsageError,
 )
-from cardiolens.measure.ecg import (
-    LVH_RULES,
-    ECGMeasurements,
-    LVHCriteria,
-    lvh_criteria,
-    measure_ecg,
-)
+from cardiolens.measure.ecg import ECGMeasurements, measure_ecg
+from cardiolens.measure.ecg_lvh import LVH_RULES, LVHCriteria, lvh_criteria
 from cardiolens.synth.ecg import simulate_ecg
 
 AMPLITUDE_TOL_MV = 0.1

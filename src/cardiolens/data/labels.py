@@ -39,3 +39,22 @@ CINE_GROUPS: Final[tuple[str, ...]] = ("NOR", "DCM", "HCM", "MINF", "RV")
 
 #: Scar-pattern classes of the oxygenation-sensitive / mapping cohort.
 SCAR_PATTERNS: Final[tuple[str, ...]] = ("healthy", "ischaemic", "non_ischaemic", "oedema")
+
+
+def sex_code(sex: object) -> str | None:
+    """'M' or 'F' from the usual spellings ('m', 'Male', ' F '...); None when unknown.
+
+    Unknown means None, NaN, '' or 'unknown'; anything else raises UsageError.
+    """
+    from cardiolens.errors import UsageError
+
+    if sex is None or (isinstance(sex, float) and sex != sex):  # NaN
+        return None
+    key = str(sex).strip().upper()
+    if key in {"M", "MALE", "MAN"}:
+        return "M"
+    if key in {"F", "FEMALE", "WOMAN"}:
+        return "F"
+    if key in {"", "U", "UNKNOWN", "NONE", "NAN", "NA"}:
+        return None
+    raise UsageError(f"sex must be 'M', 'F' or unknown, got {sex!r}")

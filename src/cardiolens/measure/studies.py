@@ -235,7 +235,8 @@ def measure_ecg_studies(paths: Sequence[str | os.PathLike[str]], *, sex: str | N
     Sex comes from ``sex`` or the dataset; rules that need it are None when it
     is unknown.
     """
-    from cardiolens.measure.ecg import lvh_criteria, measure_ecg
+    from cardiolens.measure.ecg import measure_ecg
+    from cardiolens.measure.ecg_lvh import lvh_criteria
 
     def measure(study: object, attributes: dict[str, Any]) -> Row:
         ecg = getattr(study, "ecg", study)

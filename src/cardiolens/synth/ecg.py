@@ -53,7 +53,7 @@ from typing import Any, Final
 import numpy as np
 
 from cardiolens.data.ecg import ECG12
-from cardiolens.data.labels import STANDARD_LEADS
+from cardiolens.data.labels import STANDARD_LEADS, sex_code
 from cardiolens.errors import UsageError
 
 #: Dower lead vectors (rows I, II, V1..V6; columns Frank x, y, z).
@@ -89,12 +89,10 @@ _TRUTH_LEADS: Final[tuple[str, ...]] = STANDARD_LEADS
 
 def normalise_sex(sex: str) -> str:
     """Return "M" or "F" for spellings such as "m", "male", "Female"; raise UsageError otherwise."""
-    key = str(sex).strip().upper()
-    if key in {"M", "MALE", "MAN"}:
-        return "M"
-    if key in {"F", "FEMALE", "WOMAN"}:
-        return "F"
-    raise UsageError(f"sex must be 'M' or 'F', got {sex!r}")
+    code = sex_code(sex)
+    if code is None:
+        raise UsageError(f"sex must be 'M' or 'F', got {sex!r}")
+    return code
 
 
 def _unit(vector: np.ndarray) -> np.ndarray:
