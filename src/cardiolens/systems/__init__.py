@@ -1,0 +1,25 @@
+"""The published systems, one module (or package) each, composed from the layers above.
+
+Each system module provides ``train(data, out, config)``, ``evaluate(model_dir,
+data, out)``, ``predict(model_dir, inputs, out)`` and ``explain(model_dir,
+input, out)``; the CLI dispatches to them by system id.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from cardiolens.errors import UsageError
+
+#: System id -> module; the systems of later issues are added as they land.
+SYSTEMS: dict[str, str] = {"ecg2lvm": "cardiolens.systems.ecg2lvm"}
+PLANNED: tuple[str, ...] = ("nicm", "cine-seg", "scar-pattern", "lge", "echo2cmr")
+
+
+def system_module(system: str) -> ModuleType:
+    if system in SYSTEMS:
+        return importlib.import_module(SYSTEMS[system])
+    if system in PLANNED:
+        raise UsageError(f"system {system!r} is not implemented yet; available: {', '.join(SYSTEMS)}")
+    raise UsageError(f"unknown system {system!r}; available: {', '.join(SYSTEMS)}")

@@ -1,0 +1,55 @@
+"""Writing an evaluation: ``metrics.json``, ``predictions.csv`` and ``report.html`` (all atomic)."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from cardiolens.io.atomic import write_text_atomic
+from cardiolens.report.html import HtmlReport
+from cardiolens.stats.estimate import Estimate
+
+
+def metric_entry(value: Estimate | float | int | None) -> dict[str, Any]:
+    """``{"value": v, "ci": [low, high] or None}`` for an Estimate or a bare number."""
+    if isinstance(value, Estimate):
+        return value.to_metric()
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return {"value": None, "ci": None}
+    return {"value": float(value), "ci": None}
+
+
+def metrics_document(
+    system: str,
+    data_path: str | Path,
+    layout: str,
+    n_subjects: int,
+    model: Mapping[str, Any],
+    metrics: Mapping[str, Estimate | float | int | None],
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The ``metrics.json`` structure of the guide (CIs are 95%)."""
+    document: dict[str, Any] = {
+        "system": system,
+        "data": {"path": str(data_path), "layout": layout, "n_subjects": int(n_subjects)},
+        "model": dict(model),
+        "metrics": {name: metric_entry(value) for name, value in metrics.items()},
+    }
+    if extra:
+        document.update(extra)
+    return document
+
+
+def write_evaluation(out_dir: str | Path, document: Mapping[str, Any], predictions: pd.DataFrame, report: HtmlReport) -> Path:
+    """Write the three evaluation files into ``out_dir`` and return it."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / "metrics.json", json.dumps(document, indent=1, default=str))
+    write_text_atomic(out / "predictions.csv", predictions.to_csv(index=False))
+    report.write(out / "report.html")
+    return out
