@@ -16,3 +16,8 @@ def test_demo_end_to_end_small(tmp_path):
     assert by_format["dicom"]["cine_rel_error"] <= 1 / 65535 + 1e-9
     assert by_format["dicom"]["cine_affine_error_mm"] < 1e-3
     assert by_format["dicom"]["cine_labels_equal"] == 1.0
+    # the ecg2lvm step trained, evaluated on separate subjects and explained
+    ecg2lvm = summary["ecg2lvm"]
+    assert {"lv_mass_pearson_r", "auc_cnn", "auc_any_rule", "delong_p_any_rule"} <= set(ecg2lvm["metrics"])
+    assert ecg2lvm["metrics"]["lv_mass_pearson_r"]["ci"] is not None
+    assert (tmp_path / "demo" / "ecg2lvm_evaluation" / "metrics.json").exists()

@@ -20,6 +20,7 @@ from rich.progress import Progress
 
 from cardiolens import SIMULATED_NOTICE, __version__
 from cardiolens.data import CINE_LABELS, LGE_LABELS, MAP_LABELS, CineCMR
+from cardiolens import demo_ecg2lvm
 from cardiolens.demo_measure import add_to_report, measure_cohort
 from cardiolens.errors import DataError
 from cardiolens.io.atomic import write_text_atomic
@@ -146,7 +147,7 @@ def run_demo(out_dir: str | Path, n_subjects: int = 10, seed: int = 0, progress:
     manifest = pd.DataFrame([s.attributes for s in studies])
     manifest.insert(1, "simulated", True)
 
-    step = progress.add_task("writing, reading back, measuring", total=3) if progress else None
+    step = progress.add_task("writing, reading back, measuring, ecg2lvm", total=4) if progress else None
 
     def advance() -> None:
         if progress is not None and step is not None:
@@ -166,6 +167,9 @@ def run_demo(out_dir: str | Path, n_subjects: int = 10, seed: int = 0, progress:
     report = _build_report(read_studies, manifest, round_trip, layout, bad + bad_dicom)
     measured = measure_cohort(read_studies)
     add_to_report(report, measured)
+    advance()
+    ecg2lvm_result = demo_ecg2lvm.run(out, seed=seed)
+    demo_ecg2lvm.add_to_report(report, ecg2lvm_result, out)
     report_path = report.write(out / "report.html")
     summary = {
         "notice": SIMULATED_NOTICE,
@@ -178,6 +182,7 @@ def run_demo(out_dir: str | Path, n_subjects: int = 10, seed: int = 0, progress:
         "round_trip": rows,
         "classes": manifest["cine_group"].value_counts().sort_index().to_dict(),
         "measurement_checks": measured.metrics,
+        "ecg2lvm": ecg2lvm_result,
     }
     write_text_atomic(out / "summary.json", json.dumps(summary, indent=1, default=str))
     advance()

@@ -101,10 +101,20 @@ def synth(
     n: int = typer.Option(20, "--n", min=1, help="Number of subjects."),
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same cohort)."),
     fmt: str = typer.Option("nifti", "--format", help="Image format: nifti or dicom."),
+    kind: str = typer.Option("full", "--kind", help="full (cine, LGE, maps, echo, ECG, outcomes) or ecg (ECG-LV mass pairs only, fast)."),
 ) -> None:
-    """Simulate a labelled cohort (cine, LGE, maps, echo, ECG, outcomes). SIMULATED DATA."""
-    from cardiolens.synth.cohort import write_simulated_cohort
+    """Simulate a labelled cohort. SIMULATED DATA."""
+    from cardiolens.errors import UsageError
 
     with Console(stderr=True).status(f"simulating {n} subjects"):
-        folder = write_simulated_cohort(out, n=n, seed=seed, fmt=fmt)  # type: ignore[arg-type]
+        if kind == "full":
+            from cardiolens.synth.cohort import write_simulated_cohort
+
+            folder = write_simulated_cohort(out, n=n, seed=seed, fmt=fmt)  # type: ignore[arg-type]
+        elif kind == "ecg":
+            from cardiolens.synth.ecg_cohort import write_paired_ecg_cohort
+
+            folder = write_paired_ecg_cohort(out, n=n, seed=seed)
+        else:
+            raise UsageError(f"--kind must be full or ecg, got {kind!r}")
     typer.echo(f"wrote {n} SIMULATED subjects to {folder}")

@@ -1,0 +1,1 @@
+"""Network pieces cardiolens needs that MONAI lacks (e.g. the 1-D ECG ResNet)."""
