@@ -21,7 +21,10 @@ from cardiolens.systems import ecg2lvm
 DEMO_TRAIN_SUBJECTS = 240
 DEMO_EVAL_SUBJECTS = 120
 DEMO_EPOCHS = 8
-_SHOWN = ("lv_mass_pearson_r", "lv_mass_bias_g", "auc_cnn", "auc_any_rule", "delong_p_any_rule", "auc_sokolow_lyon")
+_SHOWN = (
+    "lv_mass_pearson_r", "lv_mass_bias_g", "auc_cnn", "auc_any_rule", "delong_p_any_rule", "auc_sokolow_lyon",
+    "cox_hr_hf_per_sd_mass", "c_index_hf",
+)
 
 
 def run(out: Path, seed: int = 0) -> dict[str, Any]:

@@ -158,3 +158,16 @@ def test_explain_writes_pngs(trained: tuple[Path, Path], tmp_path: Path) -> None
     sal[:, [200, 400, 600]] = 1.0
     beat = beat_saliency(sal, np.array([200, 400, 600]), 100.0, np.array([-100.0, 0.0, 100.0]))
     assert beat[:, 1].tolist() == [1.0] * 12 and beat[:, 0].tolist() == [0.0] * 12
+
+
+def test_model_without_mass_labels_reports_no_mass(tmp_path):
+    """A model trained on LVH labels only (PTB-XL-like) must not print an untrained LV mass."""
+    write_mini_cohort(tmp_path / "cohort", n=8)
+    dataset = load_dataset(tmp_path / "cohort", Ecg2LvmConfig())
+    dataset.table["lv_mass_g"] = np.nan
+    dataset.table["lvh"] = [0.0, 1.0] * 4
+    model_dir = train(dataset, tmp_path / "m", Ecg2LvmConfig(epochs=1, batch_size=4, width=8, depth=1, augment=False))
+    assert read_card(model_dir).data["n_lv_mass_known"] == 0
+    predictions = predict_dataset(model_dir, dataset)
+    assert predictions["lv_mass_g_pred"].isna().all()
+    assert predictions["lvh_probability"].between(0, 1).all()

@@ -114,9 +114,11 @@ def explain(model_dir: str | Path, input: str, out: str | Path) -> Path:
     signal = dataset.signals[0]
     time_s = np.arange(signal.shape[1]) / fs
     sid = dataset.subject_ids[0]
+    # without LV mass labels the mass head is untrained: explain only the LVH output
+    outputs = OUTPUTS if model.card.data.get("n_lv_mass_known") else tuple(o for o in OUTPUTS if o != "mass")
     with atomic_dir(out) as tmp:
         np.savez_compressed(tmp / "saliency.npz", **maps)
-        for name in OUTPUTS:
+        for name in outputs:
             _plot_leads(tmp / f"saliency_record_{name}.png", time_s, signal, maps[name],
                         f"{sid}: |d {name} / d ECG| over the record", "time (s)")
         try:
@@ -124,7 +126,7 @@ def explain(model_dir: str | Path, input: str, out: str | Path) -> Path:
             measured = measure_ecg(ecg, sex=dataset.table["sex"].iloc[0])
             lead = STANDARD_LEADS.index(measured.rpeak_lead) if measured.rpeak_lead in STANDARD_LEADS else 1
             peaks = _rpeaks(signal[lead].astype(float), fs)
-            for name in OUTPUTS:
+            for name in outputs:
                 beat = beat_saliency(maps[name], peaks, fs, measured.time_ms)
                 _plot_leads(tmp / f"saliency_median_beat_{name}.png", measured.time_ms, measured.median_beats_mv, beat,
                             f"{sid}: |d {name} / d ECG| over the median beat ({len(peaks)} R peaks)", "time from R peak (ms)")

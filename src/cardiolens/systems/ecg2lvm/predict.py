@@ -107,6 +107,8 @@ def predict_dataset(model_dir: str | Path, dataset: EcgDataset, *, backend: str 
     """One row per subject: ``subject_id``, ``lv_mass_g_pred`` (g), ``lvh_probability`` (0-1)
     and ``lv_mass_index_g_m2_pred`` (g/m^2, NaN where BSA is unknown; column only when some BSA is known).
 
+    ``lv_mass_g_pred`` is NaN for a model trained without LV mass labels (its mass head is untrained).
+
     Raises:
         LeadConfigurationError: the dataset was prepared at another rate or length than the model's.
     """
@@ -122,6 +124,9 @@ def predict_dataset(model_dir: str | Path, dataset: EcgDataset, *, backend: str 
     tabular = model.norm.tabular(dataset.table)
     z, logit = raw_outputs(model, dataset.signals, tabular, backend=backend)
     mass = model.norm.mass_g(z)
+    if not model.card.data.get("n_lv_mass_known"):
+        # trained without LV mass labels (e.g. PTB-XL only): the mass head is untrained, report no mass
+        mass = np.full(len(dataset), np.nan)
     result = pd.DataFrame(
         {"subject_id": dataset.subject_ids, "lv_mass_g_pred": mass, "lvh_probability": 1.0 / (1.0 + np.exp(-logit))}
     )
