@@ -53,7 +53,7 @@ def inference_timing(model_dir: Path, signal: np.ndarray, tabular: np.ndarray, t
     import onnxruntime as ort
     import torch
 
-    from cardiolens.systems.ecg2lvm.predict import eager_network, load_model
+    from cardiolens.systems.ecg2lvm.prediction import eager_network, load_model
 
     model = load_model(model_dir)
     torch.set_num_threads(threads)
@@ -82,11 +82,11 @@ def inference_timing(model_dir: Path, signal: np.ndarray, tabular: np.ndarray, t
 def simulated_run(n: int, work: Path) -> dict[str, Any]:
     from cardiolens.data.cohort import patient_train_test_split
     from cardiolens.stats.agreement import pearson
-    from cardiolens.systems.ecg2lvm.config import Ecg2LvmConfig
     from cardiolens.synth.ecg_cohort import write_paired_ecg_cohort
+    from cardiolens.systems.ecg2lvm.config import Ecg2LvmConfig
     from cardiolens.systems.ecg2lvm.data import load_dataset
-    from cardiolens.systems.ecg2lvm.predict import predict_dataset
-    from cardiolens.systems.ecg2lvm.train import train
+    from cardiolens.systems.ecg2lvm.prediction import predict_dataset
+    from cardiolens.systems.ecg2lvm.training import train
 
     start = time.perf_counter()
     table = write_paired_ecg_cohort(work / "paired_ecg", n=n, seed=0) / "table.csv"
@@ -119,8 +119,8 @@ def simulated_run(n: int, work: Path) -> dict[str, Any]:
 def ptbxl_run(root: Path, work: Path) -> tuple[dict[str, Any], Path, Any]:
     from cardiolens.systems.ecg2lvm.config import Ecg2LvmConfig
     from cardiolens.systems.ecg2lvm.data import load_dataset
-    from cardiolens.systems.ecg2lvm.evaluate import evaluate
-    from cardiolens.systems.ecg2lvm.train import train
+    from cardiolens.systems.ecg2lvm.evaluation import evaluate
+    from cardiolens.systems.ecg2lvm.training import train
 
     config = Ecg2LvmConfig()
     start = time.perf_counter()

@@ -18,9 +18,8 @@ import numpy as np
 import pandas as pd
 from rich.progress import Progress
 
-from cardiolens import SIMULATED_NOTICE, __version__
+from cardiolens import SIMULATED_NOTICE, __version__, demo_ecg2lvm
 from cardiolens.data import CINE_LABELS, LGE_LABELS, MAP_LABELS, CineCMR
-from cardiolens import demo_ecg2lvm
 from cardiolens.demo_measure import add_to_report, measure_cohort
 from cardiolens.errors import DataError
 from cardiolens.io.atomic import write_text_atomic

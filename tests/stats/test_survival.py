@@ -183,3 +183,17 @@ def test_malformed_tables_raise_errors_naming_the_table() -> None:
         kaplan_meier({"time": [1.0], "event": [1]})  # type: ignore[arg-type]
     with pytest.raises(UsageError, match="per_sd"):
         fit_cox(good, ["x"], per_sd=["age"], n_resamples=0)
+
+
+def test_cox_refuses_separated_data_instead_of_overflowing():
+    """Every event in the exposed group only: no finite HR exists, the fit must say so."""
+    rng = np.random.default_rng(0)
+    n = 40
+    exposed = np.r_[np.ones(n // 2), np.zeros(n // 2)]
+    frame = pd.DataFrame({
+        "time": rng.uniform(1, 100, n),
+        "event": exposed.astype(bool),
+        "exposed": exposed,
+    })
+    with pytest.raises(MalformedTableError, match="unstable|converge"):
+        fit_cox(frame, ["exposed"], time="time", event="event", n_resamples=0)

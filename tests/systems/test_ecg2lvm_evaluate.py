@@ -12,7 +12,7 @@ import pytest
 
 from cardiolens.measure.ecg_lvh import LVH_RULES
 from cardiolens.stats.estimate import Estimate
-from cardiolens.systems.ecg2lvm.evaluate import (
+from cardiolens.systems.ecg2lvm.evaluation import (
     RULE_SCORES,
     compare_with_rules,
     mass_metrics,
@@ -240,8 +240,8 @@ def test_evaluate_writes_metrics_and_refuses_training_subjects(tmp_path) -> None
 
     from cardiolens.errors import UsageError
     from cardiolens.systems.ecg2lvm.config import Ecg2LvmConfig
-    from cardiolens.systems.ecg2lvm.evaluate import evaluate
-    from cardiolens.systems.ecg2lvm.train import train
+    from cardiolens.systems.ecg2lvm.evaluation import evaluate
+    from cardiolens.systems.ecg2lvm.training import train
 
     rng = np.random.default_rng(0)
     train_csv = _write_csv_cohort(tmp_path / "train", rng, [f"T{i:03d}" for i in range(16)])

@@ -15,13 +15,13 @@ from cardiolens.nn.ecg_resnet import EcgResNet1d
 from cardiolens.systems.ecg2lvm.config import Ecg2LvmConfig
 from cardiolens.systems.ecg2lvm.data import load_dataset
 from cardiolens.systems.ecg2lvm.model import Normalisation, augment, multitask_loss
-from cardiolens.systems.ecg2lvm.predict import (
+from cardiolens.systems.ecg2lvm.prediction import (
     load_model,
     predict,
     predict_dataset,
     raw_outputs,
 )
-from cardiolens.systems.ecg2lvm.train import train
+from cardiolens.systems.ecg2lvm.training import train
 from cardiolens.systems.model_dir import read_card
 
 from .test_ecg2lvm_data import write_mini_cohort
@@ -144,7 +144,7 @@ def test_predict_writes_csv_with_rule_flags(trained: tuple[Path, Path], tmp_path
 
 
 def test_explain_writes_pngs(trained: tuple[Path, Path], tmp_path: Path) -> None:
-    from cardiolens.systems.ecg2lvm.explain import beat_saliency, explain
+    from cardiolens.systems.ecg2lvm.saliency import beat_saliency, explain
 
     cohort, model_dir = trained
     out = explain(model_dir, str(cohort / "SIM0002" / "ecg"), tmp_path / "explain")

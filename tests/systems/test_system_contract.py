@@ -13,7 +13,13 @@ from cardiolens.stats.estimate import Estimate
 from cardiolens.systems import system_module
 from cardiolens.systems.config import parse_overrides, resolve_config
 from cardiolens.systems.evaluation import metrics_document, write_evaluation
-from cardiolens.systems.model_dir import ModelCard, model_dir_writer, read_card, refuse_trained_subjects, require_system
+from cardiolens.systems.model_dir import (
+    ModelCard,
+    model_dir_writer,
+    read_card,
+    refuse_trained_subjects,
+    require_system,
+)
 
 
 @dataclass(frozen=True)
@@ -84,3 +90,16 @@ def test_unknown_and_planned_systems_are_usage_errors(capsys):
         system_module("foo")
     assert main(["evaluate", "foo", "--model", "m", "--data", "d", "--out", "o"]) == 2
     assert "unknown system" in capsys.readouterr().err
+
+
+def test_system_entry_points_stay_functions_after_submodule_imports():
+    """A submodule named like an entry point would replace it on the package once imported."""
+    import importlib
+    import inspect
+
+    from cardiolens.systems import ecg2lvm
+
+    for name in ("config", "data", "model", "training", "evaluation", "prediction", "saliency"):
+        importlib.import_module(f"cardiolens.systems.ecg2lvm.{name}")
+    for entry in ("make_config", "train", "evaluate", "predict", "explain"):
+        assert inspect.isfunction(getattr(ecg2lvm, entry)), entry

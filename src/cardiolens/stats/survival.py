@@ -46,6 +46,8 @@ from cardiolens.io.atomic import atomic_path
 from cardiolens.stats.estimate import Estimate
 
 _Z95 = 1.959963984540054
+#: A log-hazard-ratio SE at or above this marks a fit without a finite optimum (separation).
+_MAX_LOG_HR_SE = 5.0
 
 
 def _source(frame: pd.DataFrame) -> str:
@@ -281,10 +283,17 @@ def fit_cox(
 
     beta, se, p = model.params_, model.standard_errors_, model.summary["p"]
     n = len(data)
+    unstable = [str(c) for c in covariates if not (math.isfinite(float(se[c])) and float(se[c]) < _MAX_LOG_HR_SE)]
+    if unstable:  # quasi-separation: the likelihood has no finite maximum, the HR means nothing
+        raise MalformedTableError(
+            source, f"Cox estimates unstable for {', '.join(unstable)} (SE of log HR >= {_MAX_LOG_HR_SE:g}; too few events?)"
+        )
 
     def hr(name: str, scale: float, method: str) -> Estimate:
         b, s = float(beta[name]) * scale, float(se[name]) * scale
-        return Estimate(math.exp(b), math.exp(b - _Z95 * s), math.exp(b + _Z95 * s), method, n)
+        with np.errstate(over="ignore"):  # an enormous per-SD bound becomes inf, not an exception
+            low, value, high = np.exp([b - _Z95 * s, b, b + _Z95 * s])
+        return Estimate(float(value), float(low), float(high), method, n)
 
     sds = {c: float(frame[c].std(ddof=1)) for c in per_sd}
     ratios = {c: hr(c, 1.0, "Cox PH, Wald CI exp(b +/- 1.96 SE)") for c in covariates}

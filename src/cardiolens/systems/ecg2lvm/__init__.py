@@ -25,24 +25,24 @@ def make_config(file: str | Path | None = None, sets: Sequence[str] = ()) -> Ecg
 
 
 def train(data: str | Path, out: str | Path, config: Ecg2LvmConfig) -> Path:
-    from cardiolens.systems.ecg2lvm.train import train as _train
+    from cardiolens.systems.ecg2lvm.training import train as _train
 
     return _train(data, out, config)
 
 
 def evaluate(model_dir: str | Path, data: str | Path, out: str | Path) -> Path:
-    from cardiolens.systems.ecg2lvm.evaluate import evaluate as _evaluate
+    from cardiolens.systems.ecg2lvm.evaluation import evaluate as _evaluate
 
     return _evaluate(model_dir, data, out)
 
 
 def predict(model_dir: str | Path, inputs: Sequence[str], out: str | Path) -> Path:
-    from cardiolens.systems.ecg2lvm.predict import predict as _predict
+    from cardiolens.systems.ecg2lvm.prediction import predict as _predict
 
     return _predict(model_dir, list(inputs), out)
 
 
 def explain(model_dir: str | Path, input_path: str, out: str | Path) -> Path:
-    from cardiolens.systems.ecg2lvm.explain import explain as _explain
+    from cardiolens.systems.ecg2lvm.saliency import explain as _explain
 
     return _explain(model_dir, input_path, out)

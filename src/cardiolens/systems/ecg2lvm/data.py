@@ -35,6 +35,7 @@ from cardiolens.errors import (
 from cardiolens.io.files import require_file
 from cardiolens.io.layouts import scan
 from cardiolens.io.wfdb_io import read_wfdb
+from cardiolens.measure.cine import bsa_mosteller_m2
 from cardiolens.systems.ecg2lvm.config import Ecg2LvmConfig
 
 #: Records shorter than this fraction of ``duration_s`` are refused (too much padding).
@@ -146,10 +147,10 @@ def patient_fold(patient_id: str, n_folds: int = 10) -> int:
 
 
 def bsa_m2(height_cm: float, weight_kg: float) -> float:
-    """Mosteller body surface area sqrt(h*w/3600) in m^2; NaN when either is unknown."""
+    """Mosteller body surface area in m^2 (:func:`bsa_mosteller_m2`); NaN when either is unknown."""
     if not (height_cm > 0 and weight_kg > 0):
         return math.nan
-    return math.sqrt(height_cm * weight_kg / 3600.0)
+    return bsa_mosteller_m2(height_cm, weight_kg)
 
 
 def _sex(value: Any) -> str | None:

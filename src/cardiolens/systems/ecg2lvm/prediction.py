@@ -23,7 +23,7 @@ from cardiolens.io.atomic import atomic_path
 from cardiolens.systems.ecg2lvm.config import Ecg2LvmConfig
 from cardiolens.systems.ecg2lvm.data import EcgDataset, dataset_from_ecgs, load_dataset
 from cardiolens.systems.ecg2lvm.model import NORMALISATION_FILE, Normalisation
-from cardiolens.systems.ecg2lvm.train import ONNX_FILE, SYSTEM, WEIGHTS_FILE
+from cardiolens.systems.ecg2lvm.training import ONNX_FILE, SYSTEM, WEIGHTS_FILE
 from cardiolens.systems.model_dir import ModelCard, read_card, require_system
 
 PREDICTIONS_FILE = "predictions.csv"

@@ -558,7 +558,7 @@ def evaluate(model_dir: str | Path, data: str | Path, out: str | Path, *, n_resa
     """
     from cardiolens.report.html import HtmlReport
     from cardiolens.systems.ecg2lvm.data import load_dataset
-    from cardiolens.systems.ecg2lvm.predict import predict_dataset
+    from cardiolens.systems.ecg2lvm.prediction import predict_dataset
     from cardiolens.systems.evaluation import metrics_document, write_evaluation
     from cardiolens.systems.model_dir import (
         read_card,

@@ -25,7 +25,7 @@ from cardiolens.data.labels import STANDARD_LEADS
 from cardiolens.errors import DataError
 from cardiolens.io.atomic import atomic_dir
 from cardiolens.systems.ecg2lvm.data import EcgDataset
-from cardiolens.systems.ecg2lvm.predict import _read_input, eager_network, load_model
+from cardiolens.systems.ecg2lvm.prediction import _read_input, eager_network, load_model
 
 OUTPUTS = ("lvh", "mass")
 
