@@ -196,6 +196,18 @@ def _check_method(method: str) -> None:
         raise UsageError(f"hd95 method must be one of {', '.join(_HD95_METHODS)}, got {method!r}")
 
 
+def _distances_or_empty_rule(
+    pred: np.ndarray, truth: np.ndarray, spacing_mm: Sequence[float] | float, connectivity: int
+) -> tuple[np.ndarray, np.ndarray] | float:
+    """The two directed surface-distance sets (mm), or the empty-mask answer (NaN or inf)."""
+    a, b = _as_pair(pred, truth)
+    _check_spacing(spacing_mm, a.ndim)  # validate even when the empty-mask rule answers
+    special = _empty_rule(a, b)
+    if special is not None:
+        return float(special)
+    return surface_distances(a, b, spacing_mm, connectivity)
+
+
 def hd95(
     pred: np.ndarray,
     truth: np.ndarray,
@@ -210,25 +222,16 @@ def hd95(
     directed P95s. Both empty → NaN; one empty → inf.
     """
     _check_method(method)
-    a, b = _as_pair(pred, truth)
-    _check_spacing(spacing_mm, a.ndim)  # validate even when the empty-mask rule answers
-    special = _empty_rule(a, b)
-    if special is not None:
-        return special
-    return _hd95_from(*surface_distances(a, b, spacing_mm, connectivity), method)
+    distances = _distances_or_empty_rule(pred, truth, spacing_mm, connectivity)
+    return distances if isinstance(distances, float) else _hd95_from(*distances, method)
 
 
 def hausdorff(
     pred: np.ndarray, truth: np.ndarray, spacing_mm: Sequence[float] | float, connectivity: int = 1
 ) -> float:
     """Hausdorff distance (maximum surface distance) in mm. Both empty → NaN; one empty → inf."""
-    a, b = _as_pair(pred, truth)
-    _check_spacing(spacing_mm, a.ndim)  # validate even when the empty-mask rule answers
-    special = _empty_rule(a, b)
-    if special is not None:
-        return special
-    d_ab, d_ba = surface_distances(a, b, spacing_mm, connectivity)
-    return float(max(d_ab.max(), d_ba.max()))
+    distances = _distances_or_empty_rule(pred, truth, spacing_mm, connectivity)
+    return distances if isinstance(distances, float) else float(max(d.max() for d in distances))
 
 
 def assd(
@@ -238,13 +241,8 @@ def assd(
 
     Both empty → NaN; one empty → inf.
     """
-    a, b = _as_pair(pred, truth)
-    _check_spacing(spacing_mm, a.ndim)  # validate even when the empty-mask rule answers
-    special = _empty_rule(a, b)
-    if special is not None:
-        return special
-    d_ab, d_ba = surface_distances(a, b, spacing_mm, connectivity)
-    return float(np.concatenate([d_ab, d_ba]).mean())
+    distances = _distances_or_empty_rule(pred, truth, spacing_mm, connectivity)
+    return distances if isinstance(distances, float) else float(np.concatenate(distances).mean())
 
 
 def overlap_metrics(
