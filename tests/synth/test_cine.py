@@ -10,18 +10,10 @@ from cardiolens.errors import UsageError
 from cardiolens.synth.cine import CycleTiming, ejection_state, simulate_cine
 from cardiolens.synth.phantom import max_wall_thickness_mm
 
+from .adjacency import touching
+
 RV, MYO, CAV = CINE_LABELS["rv_cavity"], CINE_LABELS["lv_myocardium"], CINE_LABELS["lv_cavity"]
 N_PER_GROUP = 20
-
-
-def touching(mask: np.ndarray) -> np.ndarray:
-    """Pixels 4-adjacent in-plane to ``mask`` (not in it)."""
-    out = np.zeros_like(mask)
-    out[..., 1:, :] |= mask[..., :-1, :]
-    out[..., :-1, :] |= mask[..., 1:, :]
-    out[..., :, 1:] |= mask[..., :, :-1]
-    out[..., :, :-1] |= mask[..., :, 1:]
-    return out & ~mask
 
 
 def sector_thickness_mm(label2d: np.ndarray, spacing_mm: float, n_sectors: int = 12) -> tuple[np.ndarray, np.ndarray]:

@@ -9,18 +9,10 @@ from cardiolens.data.labels import LGE_LABELS
 from cardiolens.errors import UsageError
 from cardiolens.synth.lge import LGE_PATTERNS, simulate_lge
 
+from .adjacency import touching
+
 CAV, NORMAL, INFARCT, MVO = (LGE_LABELS[k] for k in ("lv_cavity", "normal_myocardium", "infarct", "mvo"))
 SCAR_PATTERNS_LGE = [p for p in LGE_PATTERNS if p != "none"]
-
-
-def touching(mask: np.ndarray) -> np.ndarray:
-    """Pixels 4-adjacent in-plane to ``mask`` (not in it)."""
-    out = np.zeros_like(mask)
-    out[..., 1:, :] |= mask[..., :-1, :]
-    out[..., :-1, :] |= mask[..., 1:, :]
-    out[..., :, 1:] |= mask[..., :, :-1]
-    out[..., :, :-1] |= mask[..., :, 1:]
-    return out & ~mask
 
 
 def scar_of(labels: np.ndarray) -> np.ndarray:

@@ -10,18 +10,10 @@ from cardiolens.data.labels import MAP_LABELS, SCAR_PATTERNS
 from cardiolens.errors import UsageError
 from cardiolens.synth.maps import simulate_parametric_maps
 
+from .adjacency import touching
+
 CAV, NORMAL, ABNORMAL = (MAP_LABELS[k] for k in ("lv_cavity", "normal_myocardium", "abnormal_myocardium"))
 N_PER_PATTERN = 20
-
-
-def touching(mask: np.ndarray) -> np.ndarray:
-    """Pixels 4-adjacent in-plane to ``mask`` (not in it)."""
-    out = np.zeros_like(mask)
-    out[..., 1:, :] |= mask[..., :-1, :]
-    out[..., :-1, :] |= mask[..., 1:, :]
-    out[..., :, 1:] |= mask[..., :, :-1]
-    out[..., :, :-1] |= mask[..., :, 1:]
-    return out & ~mask
 
 
 def aha_angles(mask: np.ndarray, anatomy: dict) -> np.ndarray:

@@ -167,9 +167,9 @@ def _volume(folder: Path, name: str, modality: str, labels: np.ndarray | None, s
     return CMRVolume(img.array, modality, img.spacing_mm, True, img.affine, labels, scheme, sid, str(img.path), meta)  # type: ignore[arg-type]
 
 
-def load_cine(record: SubjectRecord) -> CineCMR:
+def load_cine(record: SubjectRecord, sidecar: dict[str, Any] | None = None) -> CineCMR:
     folder: Path = record.paths["folder"]
-    side = _sidecar(folder)["cine"]
+    side = (sidecar or _sidecar(folder))["cine"]
     seg_nii = read_nifti(folder / "cine_seg.nii.gz")
     seg = seg_nii.array.astype(np.uint8)
     if (folder / "cine_dicom").is_dir():
@@ -199,9 +199,9 @@ def load_cine(record: SubjectRecord) -> CineCMR:
     )
 
 
-def load_lge(record: SubjectRecord) -> CMRVolume:
+def load_lge(record: SubjectRecord, sidecar: dict[str, Any] | None = None) -> CMRVolume:
     folder: Path = record.paths["folder"]
-    meta = _sidecar(folder)["lge"]["metadata"]
+    meta = (sidecar or _sidecar(folder))["lge"]["metadata"]
     labels_nii = read_nifti(folder / "lge_seg.nii.gz")
     labels = labels_nii.array.astype(np.uint8)
     if (folder / "lge_dicom").is_dir():
@@ -215,16 +215,16 @@ def load_lge(record: SubjectRecord) -> CMRVolume:
     return _volume(folder, "lge", "lge", labels, "lge", record.subject_id, meta)
 
 
-def load_maps(record: SubjectRecord) -> dict[str, CMRVolume]:
+def load_maps(record: SubjectRecord, sidecar: dict[str, Any] | None = None) -> dict[str, CMRVolume]:
     folder: Path = record.paths["folder"]
-    side = _sidecar(folder)["maps"]
+    side = (sidecar or _sidecar(folder))["maps"]
     labels = read_nifti(folder / "maps_seg.nii.gz").array.astype(np.uint8)
     return {kind: _volume(folder, kind, kind, labels, "map", record.subject_id, side[kind]["metadata"]) for kind in MAP_KINDS}
 
 
-def load_echo(record: SubjectRecord) -> EchoClip:
+def load_echo(record: SubjectRecord, sidecar: dict[str, Any] | None = None) -> EchoClip:
     folder: Path = record.paths["folder"]
-    side = _sidecar(folder)["echo"]
+    side = (sidecar or _sidecar(folder))["echo"]
     spacing = tuple(side["pixel_spacing_mm"]) if side.get("pixel_spacing_mm") else None
     if (folder / "echo_a4c.dcm").is_file():
         from cardiolens.io.dicom_echo import read_dicom_echo
@@ -239,26 +239,27 @@ def load_echo(record: SubjectRecord) -> EchoClip:
     return clip
 
 
-def load_ecg(record: SubjectRecord) -> ECG12:
+def load_ecg(record: SubjectRecord, sidecar: dict[str, Any] | None = None) -> ECG12:
     from cardiolens.io.wfdb_io import read_wfdb
 
     folder: Path = record.paths["folder"]
     ecg = read_wfdb(folder / "ecg")
     ecg.subject_id = record.subject_id
-    ecg.metadata = {**ecg.metadata, **_sidecar(folder)["ecg"]["metadata"]}
+    ecg.metadata = {**ecg.metadata, **(sidecar or _sidecar(folder))["ecg"]["metadata"]}
     return ecg
 
 
 def load(record: SubjectRecord) -> SyntheticStudy:
     """Every modality of one simulated subject."""
+    side = _sidecar(record.paths["folder"])  # read once for all five parts
     try:
         return SyntheticStudy(
             subject_id=record.subject_id,
-            cine=load_cine(record),
-            lge=load_lge(record),
-            maps=load_maps(record),
-            echo=load_echo(record),
-            ecg=load_ecg(record),
+            cine=load_cine(record, side),
+            lge=load_lge(record, side),
+            maps=load_maps(record, side),
+            echo=load_echo(record, side),
+            ecg=load_ecg(record, side),
             attributes=dict(record.attributes),
         )
     except KeyError as exc:
