@@ -21,3 +21,9 @@ def test_demo_end_to_end_small(tmp_path):
     assert {"lv_mass_pearson_r", "auc_cnn", "auc_any_rule", "delong_p_any_rule"} <= set(ecg2lvm["metrics"])
     assert ecg2lvm["metrics"]["lv_mass_pearson_r"]["ci"] is not None
     assert (tmp_path / "demo" / "ecg2lvm_evaluation" / "metrics.json").exists()
+    # the cine-seg + nicm step segmented, classified separate subjects, predicted and explained one
+    nicm = summary["nicm"]
+    assert set(nicm["nicm_metrics"]) == {"accuracy", "balanced_accuracy", "macro_auc"}
+    assert 0.0 <= nicm["cine_seg_metrics"]["dice_lv"]["value"] <= 1.0
+    assert nicm["prediction"]["predicted"] in {"DCM", "HCM", "MINF", "NOR", "RV"}
+    assert (tmp_path / "demo" / "nicm_explain" / "gradcam.gif").exists()

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from rich.progress import Progress
 
-from cardiolens import SIMULATED_NOTICE, __version__, demo_ecg2lvm
+from cardiolens import SIMULATED_NOTICE, __version__, demo_ecg2lvm, demo_nicm
 from cardiolens.data import CINE_LABELS, LGE_LABELS, MAP_LABELS, CineCMR
 from cardiolens.demo_measure import add_to_report, measure_cohort
 from cardiolens.errors import DataError
@@ -146,7 +146,7 @@ def run_demo(out_dir: str | Path, n_subjects: int = 10, seed: int = 0, progress:
     manifest = pd.DataFrame([s.attributes for s in studies])
     manifest.insert(1, "simulated", True)
 
-    step = progress.add_task("writing, reading back, measuring, ecg2lvm", total=4) if progress else None
+    step = progress.add_task("writing, reading back, measuring, ecg2lvm, cine-seg + nicm", total=5) if progress else None
 
     def advance() -> None:
         if progress is not None and step is not None:
@@ -169,6 +169,9 @@ def run_demo(out_dir: str | Path, n_subjects: int = 10, seed: int = 0, progress:
     advance()
     ecg2lvm_result = demo_ecg2lvm.run(out, seed=seed)
     demo_ecg2lvm.add_to_report(report, ecg2lvm_result, out)
+    advance()
+    nicm_result = demo_nicm.run(out, out / "cohort", n_subjects, seed=seed)
+    demo_nicm.add_to_report(report, nicm_result, out)
     report_path = report.write(out / "report.html")
     summary = {
         "notice": SIMULATED_NOTICE,
@@ -182,6 +185,7 @@ def run_demo(out_dir: str | Path, n_subjects: int = 10, seed: int = 0, progress:
         "classes": manifest["cine_group"].value_counts().sort_index().to_dict(),
         "measurement_checks": measured.metrics,
         "ecg2lvm": ecg2lvm_result,
+        "nicm": nicm_result,
     }
     write_text_atomic(out / "summary.json", json.dumps(summary, indent=1, default=str))
     advance()

@@ -18,7 +18,7 @@ from cardiolens import __version__
 from cardiolens.cli.data_cmd import data_app
 from cardiolens.cli.demo_cmd import demo
 from cardiolens.cli.measure_cmd import measure_app
-from cardiolens.cli.system_cmd import evaluate, explain, predict, train
+from cardiolens.cli.system_cmd import crossval, evaluate, explain, predict, train
 from cardiolens.errors import CardiolensError
 
 app = typer.Typer(
@@ -31,7 +31,7 @@ app = typer.Typer(
 app.add_typer(data_app, name="data")
 app.add_typer(measure_app, name="measure")
 app.command()(demo)
-for _command in (train, evaluate, predict, explain):
+for _command in (train, evaluate, predict, explain, crossval):
     app.command()(_command)
 
 

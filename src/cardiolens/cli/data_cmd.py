@@ -102,6 +102,7 @@ def synth(
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same cohort)."),
     fmt: str = typer.Option("nifti", "--format", help="Image format: nifti or dicom."),
     kind: str = typer.Option("full", "--kind", help="full (cine, LGE, maps, echo, ECG, outcomes) or ecg (ECG-LV mass pairs only, fast)."),
+    first_index: int = typer.Option(0, "--first-index", min=0, help="Index of the first subject (a later index gives a disjoint cohort)."),
 ) -> None:
     """Simulate a labelled cohort. SIMULATED DATA."""
     from cardiolens.errors import UsageError
@@ -110,11 +111,11 @@ def synth(
         if kind == "full":
             from cardiolens.synth.cohort import write_simulated_cohort
 
-            folder = write_simulated_cohort(out, n=n, seed=seed, fmt=fmt)  # type: ignore[arg-type]
+            folder = write_simulated_cohort(out, n=n, seed=seed, fmt=fmt, first_index=first_index)  # type: ignore[arg-type]
         elif kind == "ecg":
             from cardiolens.synth.ecg_cohort import write_paired_ecg_cohort
 
-            folder = write_paired_ecg_cohort(out, n=n, seed=seed)
+            folder = write_paired_ecg_cohort(out, n=n, seed=seed, first_index=first_index)
         else:
             raise UsageError(f"--kind must be full or ecg, got {kind!r}")
     typer.echo(f"wrote {n} SIMULATED subjects to {folder}")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-_SYSTEM_HELP = "System id (ecg2lvm; nicm, cine-seg, scar-pattern, lge and echo2cmr are planned)."
+_SYSTEM_HELP = "System id (nicm, cine-seg, ecg2lvm; scar-pattern, lge and echo2cmr are planned)."
 
 
 def train(
@@ -58,3 +58,20 @@ def explain(
     from cardiolens.systems import system_module
 
     typer.echo(f"explanations written to {system_module(system).explain(model, input_path, out)}")
+
+
+def crossval(
+    system: str = typer.Argument(..., help="System id with a cross-validation (nicm)."),
+    data: str = typer.Option(..., "--data", help="Cohort folder (layout auto-detected)."),
+    out: Path = typer.Option(..., "--out", help="Folder for metrics.json, predictions.csv, report.html and the fold models."),
+    config: Path | None = typer.Option(None, "--config", help="JSON or TOML file with config values."),
+    sets: list[str] = typer.Option([], "--set", help="Config override key=value (repeatable), e.g. folds=5."),
+) -> None:
+    """Patient-level k-fold cross-validation of every variant, with paired comparisons."""
+    from cardiolens.errors import UsageError
+    from cardiolens.systems import system_module
+
+    module = system_module(system)
+    if not hasattr(module, "crossval"):
+        raise UsageError(f"system {system!r} has no cross-validation command; use train + evaluate")
+    typer.echo(f"cross-validation written to {module.crossval(data, out, module.make_config(config, sets))}")

@@ -138,19 +138,23 @@ def simulate_subject(index: int, seed: int = 0) -> SyntheticStudy:
     return SyntheticStudy(sid, cine, lge, maps, echo, ecg, attrs)
 
 
-def simulate_cohort(n: int = 20, seed: int = 0) -> tuple[list[SyntheticStudy], pd.DataFrame]:
-    """Simulate ``n`` subjects; returns them and the manifest (one row per subject)."""
-    if n < 1:
-        raise UsageError(f"the cohort needs at least 1 subject, got {n}")
-    subjects = [simulate_subject(i, seed) for i in range(n)]
+def simulate_cohort(n: int = 20, seed: int = 0, first_index: int = 0) -> tuple[list[SyntheticStudy], pd.DataFrame]:
+    """Simulate subjects ``first_index .. first_index + n - 1``; returns them and the manifest (one row per subject).
+
+    A second call with ``first_index=n`` gives new, independent subjects (a
+    separate test cohort with no subject in common).
+    """
+    if n < 1 or first_index < 0:
+        raise UsageError(f"the cohort needs at least 1 subject and first_index >= 0, got n={n}, first_index={first_index}")
+    subjects = [simulate_subject(i, seed) for i in range(first_index, first_index + n)]
     manifest = pd.DataFrame([s.attributes for s in subjects])
     manifest.insert(1, "simulated", True)
     return subjects, manifest
 
 
-def write_simulated_cohort(out_dir: str | Path, n: int = 20, seed: int = 0, fmt: Format = "nifti") -> Path:
-    """Simulate ``n`` subjects and write them in the synthetic layout (NIfTI or DICOM images)."""
-    studies, manifest = simulate_cohort(n, seed)
+def write_simulated_cohort(out_dir: str | Path, n: int = 20, seed: int = 0, fmt: Format = "nifti", first_index: int = 0) -> Path:
+    """Simulate ``n`` subjects (from ``first_index``) and write them in the synthetic layout (NIfTI or DICOM images)."""
+    studies, manifest = simulate_cohort(n, seed, first_index)
     return write_cohort(studies, manifest, out_dir, fmt)
 
 

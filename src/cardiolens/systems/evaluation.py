@@ -53,3 +53,13 @@ def write_evaluation(out_dir: str | Path, document: Mapping[str, Any], predictio
     write_text_atomic(out / "predictions.csv", predictions.to_csv(index=False))
     report.write(out / "report.html")
     return out
+
+
+def metrics_table(metrics: Mapping[str, Estimate | float | int | None]) -> pd.DataFrame:
+    """One row per metric (value, CI bounds) for reports."""
+    rows = []
+    for name, value in metrics.items():
+        entry = metric_entry(value)
+        low, high = entry["ci"] or (None, None)
+        rows.append({"metric": name, "value": entry["value"], "ci_low": low, "ci_high": high})
+    return pd.DataFrame(rows)

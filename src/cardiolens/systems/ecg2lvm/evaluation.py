@@ -559,7 +559,7 @@ def evaluate(model_dir: str | Path, data: str | Path, out: str | Path, *, n_resa
     from cardiolens.report.html import HtmlReport
     from cardiolens.systems.ecg2lvm.data import load_dataset
     from cardiolens.systems.ecg2lvm.prediction import predict_dataset
-    from cardiolens.systems.evaluation import metrics_document, write_evaluation
+    from cardiolens.systems.evaluation import metrics_document, metrics_table, write_evaluation
     from cardiolens.systems.model_dir import (
         read_card,
         refuse_trained_subjects,
@@ -624,7 +624,7 @@ def evaluate(model_dir: str | Path, data: str | Path, out: str | Path, *, n_resa
         metrics.update(found)
         if found:
             report.heading("LV mass: predicted vs reference")
-            report.table(_metrics_frame(found))
+            report.table(metrics_table(found))
 
     outcomes = outcome_names_in(merged)
     km_figures: dict[str, Path] = {}
@@ -668,16 +668,6 @@ def evaluate(model_dir: str | Path, data: str | Path, out: str | Path, *, n_resa
         {k: v for k, v in metrics.items() if isinstance(v, (Estimate, int, float)) or v is None}, extra,
     )
     return write_evaluation(out, document, merged, report)
-
-
-def _metrics_frame(metrics: Mapping[str, Estimate | float]) -> pd.DataFrame:
-    rows = []
-    for name, value in metrics.items():
-        if isinstance(value, Estimate):
-            rows.append({"metric": name, "value": value.value, "ci_low": value.ci_low, "ci_high": value.ci_high})
-        else:
-            rows.append({"metric": name, "value": float(value), "ci_low": None, "ci_high": None})
-    return pd.DataFrame(rows)
 
 
 __all__ = [

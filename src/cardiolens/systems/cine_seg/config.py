@@ -1,0 +1,69 @@
+"""Configuration of ``cine-seg`` (dataclass defaults; override with a file or ``--set key=value``)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass
+class CineSegConfig:
+    """Settings of the 2-D U-Net that segments RV cavity, LV myocardium and LV cavity.
+
+    Network: MONAI ``UNet`` (2-D, residual units), ``channels`` per level,
+    stride 2 between levels; inputs are padded to a multiple of 2^(levels-1).
+
+    Intensities: every input slice is scaled on its own to [0, 1] between its
+    ``intensity_percentiles`` (then clipped). Per-slice scaling removes the
+    scanner-integer vs 0-255 difference of the ACDC copy and is the same
+    operation on a full ED/ES slice and on the 100 x 95 cine crop, whose
+    percentiles differ only slightly because the bright blood pool is in both.
+
+    Training: patches of ``patch_px`` pixels cropped from the ED/ES slices
+    (``pos_neg_ratio`` of them centred on the heart), with random rotation
+    (any angle), scaling (+-``scale_range``), flips, gamma and noise, so that
+    neither the field of view nor the orientation of the training frames is
+    learnt. Loss: Dice + cross-entropy. Early stopping on the mean
+    validation Dice of the three structures (``val_fraction`` of patients).
+    """
+
+    channels: tuple[int, ...] = (16, 32, 64, 128, 256)
+    num_res_units: int = 1
+    dropout: float = 0.0
+    patch_px: int = 128
+    pos_neg_ratio: float = 3.0
+    scale_range: float = 0.2
+    epochs: int = 40
+    patience: int = 10
+    batch_size: int = 16
+    samples_per_epoch: int = 0  # 0 = one patch per training slice
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    val_fraction: float = 0.15
+    intensity_percentiles: tuple[float, float] = (0.5, 99.5)
+    augment: bool = True
+    keep_largest_component: bool = True
+    seed: int = 0
+    num_threads: int = 2
+    accelerator: str = "cpu"
+
+    def __post_init__(self) -> None:
+        self.channels = tuple(int(c) for c in self.channels)
+        low, high = (float(p) for p in self.intensity_percentiles)
+        self.intensity_percentiles = (low, high)
+
+    @property
+    def size_multiple(self) -> int:
+        """Input sizes must be a multiple of this (one halving per level)."""
+        return 2 ** (len(self.channels) - 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        values = asdict(self)
+        values["channels"] = list(self.channels)
+        values["intensity_percentiles"] = list(self.intensity_percentiles)
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> CineSegConfig:
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in values.items() if k in known})

@@ -1,0 +1,167 @@
+"""The ``cine-seg`` network (MONAI 2-D U-Net) and slice-wise inference with torch or ONNX Runtime.
+
+Labels out: 0 background, 1 RV cavity, 2 LV myocardium, 3 LV cavity (the
+ACDC scheme, :data:`cardiolens.data.labels.CINE_LABELS`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+from cardiolens.systems.cine_seg.config import CineSegConfig
+
+N_CLASSES = 4
+STRUCTURES = {"rv": 1, "myo": 2, "lv": 3}
+
+
+def build_unet(config: CineSegConfig) -> Any:
+    """A MONAI ``UNet`` for one-channel slices and four classes."""
+    from monai.networks.nets import UNet
+
+    return UNet(
+        spatial_dims=2,
+        in_channels=1,
+        out_channels=N_CLASSES,
+        channels=config.channels,
+        strides=(2,) * (len(config.channels) - 1),
+        num_res_units=config.num_res_units,
+        dropout=config.dropout,
+    )
+
+
+def normalise_slices(slices_nyx: np.ndarray, percentiles: tuple[float, float] = (0.5, 99.5)) -> np.ndarray:
+    """Scale each slice to [0, 1] between its own low/high percentiles (clipped); flat slices become 0."""
+    x = np.asarray(slices_nyx, dtype=np.float32)
+    low, high = np.percentile(x.reshape(len(x), -1), percentiles, axis=1)
+    span = np.where(high - low > 0, high - low, 1.0)
+    out = (x - low[:, None, None]) / span[:, None, None]
+    out[(high - low) <= 0] = 0.0
+    return np.clip(out, 0.0, 1.0).astype(np.float32)
+
+
+def pad_to_multiple(slices_nyx: np.ndarray, multiple: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """Zero-pad y and x at the end to a multiple of ``multiple``; returns the padded array and the original (y, x)."""
+    _, y, x = slices_nyx.shape
+    py, px = (-y) % multiple, (-x) % multiple
+    return np.pad(slices_nyx, ((0, 0), (0, py), (0, px))), (y, x)
+
+
+def keep_largest_components(labels_zyx: np.ndarray) -> np.ndarray:
+    """Keep, per structure, the largest 3-D connected component (removes stray islands far from the heart).
+
+    The LV cavity and myocardium are handled together (as one blood pool + wall
+    object) so that a thin myocardial ring broken at one slice is not cut.
+    """
+    out = labels_zyx.copy()
+    for group in ((2, 3), (1,)):
+        mask = np.isin(labels_zyx, group)
+        components, n = ndimage.label(mask)
+        if n > 1:
+            sizes = ndimage.sum_labels(mask, components, index=np.arange(1, n + 1))
+            out[mask & (components != 1 + int(np.argmax(sizes)))] = 0
+    return out
+
+
+class SliceSegmenter:
+    """Segments stacks of 2-D slices with a trained U-Net (eager torch or ONNX Runtime).
+
+    Args:
+        network: the trained torch module (eval mode is set here), or None with ``onnx_path``.
+        config: the training config (normalisation and size multiple).
+        onnx_path: use ONNX Runtime with this exported model instead of torch.
+        batch_size: slices per forward pass.
+    """
+
+    def __init__(self, network: Any, config: CineSegConfig, *, onnx_path: str | Path | None = None, batch_size: int = 32) -> None:
+        self.config = config
+        self.batch_size = batch_size
+        self.network = network.eval() if network is not None else None
+        self.session = None
+        if onnx_path is not None:
+            import onnxruntime as ort
+
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = max(1, config.num_threads)
+            self.session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+        if self.network is None and self.session is None:
+            raise ValueError("SliceSegmenter needs a network or an ONNX model")
+
+    def probabilities(self, slices_nyx: np.ndarray) -> np.ndarray:
+        """Class probabilities (n, 4, y, x) of raw slices (normalised and padded here)."""
+        normalised = normalise_slices(slices_nyx, self.config.intensity_percentiles)
+        padded, (y, x) = pad_to_multiple(normalised, self.config.size_multiple)
+        outputs = []
+        for start in range(0, len(padded), self.batch_size):
+            batch = padded[start : start + self.batch_size, None]
+            outputs.append(self._logits(batch))
+        logits = np.concatenate(outputs)[:, :, :y, :x]
+        logits -= logits.max(axis=1, keepdims=True)
+        e = np.exp(logits)
+        return e / e.sum(axis=1, keepdims=True)
+
+    def _logits(self, batch: np.ndarray) -> np.ndarray:
+        if self.session is not None:
+            return np.asarray(self.session.run(None, {"image": batch})[0])
+        import torch
+
+        with torch.no_grad():
+            return self.network(torch.from_numpy(batch)).numpy()  # type: ignore[misc]
+
+    def segment_volume(self, image_zyx: np.ndarray) -> np.ndarray:
+        """Label mask (z, y, x) uint8 of one 3-D frame."""
+        labels = self.probabilities(np.asarray(image_zyx)).argmax(axis=1).astype(np.uint8)
+        return keep_largest_components(labels) if self.config.keep_largest_component else labels
+
+    def segment_cine(self, image_tzyx: np.ndarray) -> np.ndarray:
+        """Label masks (t, z, y, x) uint8 of every frame of a cine."""
+        t, z, y, x = image_tzyx.shape
+        labels = self.probabilities(np.asarray(image_tzyx).reshape(t * z, y, x)).argmax(axis=1).astype(np.uint8).reshape(t, z, y, x)
+        if self.config.keep_largest_component:
+            labels = np.stack([keep_largest_components(frame) for frame in labels])
+        return labels
+
+
+def export_onnx(network: Any, config: CineSegConfig, path: Path) -> None:
+    """Export with dynamic batch, height and width (sizes must stay multiples of ``config.size_multiple``)."""
+    import warnings
+
+    import torch
+
+    network.eval()
+    example = torch.zeros(1, 1, config.patch_px, config.patch_px)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            network, (example,), str(path), dynamo=False, input_names=["image"], output_names=["logits"],
+            dynamic_axes={"image": {0: "batch", 2: "height", 3: "width"}, "logits": {0: "batch", 2: "height", 3: "width"}},
+            opset_version=17,
+        )
+
+
+def load_segmenter(model_dir: str | Path, backend: str = "onnx") -> SliceSegmenter:
+    """The segmenter of a ``cine-seg`` model directory; ``backend`` "onnx" (default, faster on CPU) or "torch"."""
+    import torch
+
+    from cardiolens.errors import MissingDataError, UsageError
+    from cardiolens.systems.model_dir import read_card, require_system
+
+    card = read_card(model_dir)
+    require_system(card, "cine-seg", model_dir)
+    config = CineSegConfig.from_dict(card.config)
+    directory = Path(model_dir)
+    if backend == "onnx":
+        if not (directory / "model.onnx").is_file():
+            raise MissingDataError(directory / "model.onnx", "ONNX model missing (use backend='torch')")
+        return SliceSegmenter(None, config, onnx_path=directory / "model.onnx")
+    if backend != "torch":
+        raise UsageError(f"backend must be 'onnx' or 'torch', got {backend!r}")
+    weights = directory / "weights.pt"
+    if not weights.is_file():
+        raise MissingDataError(weights, "weights missing")
+    network = build_unet(config)
+    network.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    return SliceSegmenter(network, config)

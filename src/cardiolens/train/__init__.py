@@ -1,0 +1,1 @@
+"""Training loops shared by the systems (Lightning on CPU or GPU; torch imported only here)."""
