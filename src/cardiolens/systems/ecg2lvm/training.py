@@ -10,13 +10,9 @@ data and split), ``weights.pt`` (state_dict of the best validation epoch),
 
 from __future__ import annotations
 
-import copy
 import json
-import logging
-import sys
 import warnings
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -32,6 +28,7 @@ from cardiolens.systems.ecg2lvm.model import (
     Normalisation,
 )
 from cardiolens.systems.model_dir import ModelCard, model_dir_writer
+from cardiolens.train.fit import fit_keep_best
 
 SYSTEM = "ecg2lvm"
 CLASS_NAMES = ["no_LVH", "LVH"]
@@ -76,31 +73,6 @@ def tensors(dataset: EcgDataset, norm: Normalisation) -> TensorDataset:
         torch.from_numpy(norm.mass_target(table["lv_mass_g"].to_numpy(float)).astype(np.float32)),
         torch.from_numpy(table["lvh"].to_numpy(float).astype(np.float32)),
     )
-
-
-class _KeepBest:
-    """Lightning callback holding the state_dict of the epoch with the lowest validation loss."""
-
-    def __init__(self) -> None:
-        self.best = float("inf")
-        self.state: dict[str, Any] | None = None
-        self.epoch = -1
-
-    def hooks(self) -> Any:
-        import lightning as L
-
-        outer = self
-
-        class Callback(L.Callback):
-            def on_validation_end(self, trainer: Any, module: Any) -> None:  # after epoch metrics are reduced
-                if trainer.sanity_checking:
-                    return
-                loss = float(trainer.callback_metrics.get("val_monitor", float("inf")))
-                if loss < outer.best:
-                    outer.best, outer.epoch = loss, trainer.current_epoch
-                    outer.state = copy.deepcopy(module.network.state_dict())
-
-        return Callback()
 
 
 def export_onnx(network: torch.nn.Module, config: Ecg2LvmConfig, path: Path) -> list[str]:
@@ -148,25 +120,18 @@ def train(data: str | Path | EcgDataset, out: str | Path, config: Ecg2LvmConfig 
     The card's ``trained_subject_ids`` lists every training and validation
     subject (validation steers early stopping, so it is not unseen either).
     """
-    import lightning as L
-    from lightning.pytorch.callbacks import EarlyStopping
-    from lightning.pytorch.loggers import CSVLogger
-
     config = config or Ecg2LvmConfig()
     torch.set_num_threads(max(1, config.num_threads))
     dataset = data if isinstance(data, EcgDataset) else load_dataset(data, config)
     train_ids, val_ids, method = split_dataset(dataset, config)
     train_set, val_set = dataset.subset(train_ids), dataset.subset(val_ids)
     norm = Normalisation.fit(train_set.table)
-    for name in ("lightning.pytorch", "lightning.fabric"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    L.seed_everything(config.seed, workers=True, verbose=False)
+    torch.manual_seed(config.seed)  # the initial weights
     monitor_mass = bool(np.isfinite(val_set.table["lv_mass_g"].to_numpy(float)).any())
     module = Ecg2LvmModule(config, pos_weight=norm.lvh_pos_weight, monitor_mass=monitor_mass)
     loader_gen = torch.Generator().manual_seed(config.seed)
     train_loader = DataLoader(tensors(train_set, norm), batch_size=config.batch_size, shuffle=True, generator=loader_gen)
     val_loader = DataLoader(tensors(val_set, norm), batch_size=max(config.batch_size, 64))
-    keep = _KeepBest()
     card = ModelCard(
         system=SYSTEM,
         config=config.to_dict(),
@@ -192,34 +157,17 @@ def train(data: str | Path | EcgDataset, out: str | Path, config: Ecg2LvmConfig 
     if card.data["n_lv_mass_known"] == 0:
         card.notes.append("no LV mass labels in the training data: the mass output is untrained (use lvh_probability only)")
     with model_dir_writer(out, card) as tmp:
-        trainer = L.Trainer(
-            max_epochs=config.epochs,
-            accelerator="cpu",
-            devices=1,
-            deterministic=True,
-            enable_progress_bar=sys.stderr.isatty(),
-            enable_model_summary=False,
-            enable_checkpointing=False,
-            logger=CSVLogger(str(tmp), name="logs", version=""),
-            callbacks=[EarlyStopping("val_monitor", patience=config.patience, mode="min"), keep.hooks()],
-            log_every_n_steps=1,
-        )
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", ".*does not have many workers.*")
-            warnings.filterwarnings("ignore", ".*number of training batches.*")
-            warnings.filterwarnings("ignore", ".*LeafSpec.*")  # Lightning 2.6 on torch 2.13, harmless
-            trainer.fit(module, train_loader, val_loader)
-        network = module.network.cpu().eval()
-        if keep.state is not None:
-            network.load_state_dict(keep.state)
+        best = fit_keep_best(module, train_loader, val_loader, max_epochs=config.epochs, monitor="val_monitor", mode="min",
+                             patience=config.patience, log_dir=tmp, seed=config.seed)
+        network = module.network
         torch.save(network.state_dict(), tmp / WEIGHTS_FILE)
         (tmp / NORMALISATION_FILE).write_text(json.dumps(norm.to_dict(), indent=1), encoding="utf-8")
         (tmp / SPLIT_FILE).write_text(
-            json.dumps({"method": method, "train": train_ids, "val": val_ids, "best_epoch": keep.epoch, "monitor": "val_mass_loss" if monitor_mass else "val_lvh_loss", "best_val_monitor": keep.best}, indent=1),
+            json.dumps({"method": method, "train": train_ids, "val": val_ids, "best_epoch": best.best_epoch, "monitor": "val_mass_loss" if monitor_mass else "val_lvh_loss", "best_val_monitor": best.best_value}, indent=1),
             encoding="utf-8",
         )
         export_onnx(network, config, tmp / ONNX_FILE)
         n_check = min(8, len(val_set))
         diff = check_onnx(network, tmp / ONNX_FILE, val_set.signals[:n_check], norm.tabular(val_set.table)[:n_check], config.use_tabular)
-        card.notes.append(f"best epoch {keep.epoch} (monitored validation loss {keep.best:.4f}); ONNX vs eager max |diff| {diff:.1e}")
+        card.notes.append(f"best epoch {best.best_epoch} (monitored validation loss {best.best_value:.4f}); ONNX vs eager max |diff| {diff:.1e}")
     return Path(out)
