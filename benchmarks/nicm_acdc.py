@@ -1,6 +1,6 @@
 """Accuracy and speed benchmark of ``cine-seg`` + ``nicm`` on the shared ACDC copy (60 patients, real data).
 
-1. 5-fold patient-level stratified cross-validation (:func:`cardiolens.systems.nicm.crossval.cross_validate`):
+1. 5-fold patient-level stratified cross-validation (:func:`cardiolens.systems.nicm.cross_validation.cross_validate`):
    per fold a ``cine-seg`` U-Net is trained on the training patients only,
    segments every cine frame, and every variant (fused, cine-only, IVPG-only,
    ResNet50, VGG16, radiomics + SVM, classical features + random forest, and
@@ -95,7 +95,7 @@ def main() -> None:
 
     from cardiolens.systems.cine_seg.config import CineSegConfig
     from cardiolens.systems.nicm.config import NicmConfig
-    from cardiolens.systems.nicm.crossval import cross_validate
+    from cardiolens.systems.nicm.cross_validation import cross_validate
 
     config = NicmConfig(seg_epochs=args.seg_epochs, epochs=args.epochs, patience=15, num_threads=args.threads)
     seg_config = CineSegConfig(epochs=args.seg_epochs, patch_px=args.seg_patch, num_threads=args.threads)

@@ -67,3 +67,16 @@ def test_inspect_real_datasets(shared_data, layout, capsys):
     assert summary["layout"] == layout
     assert (summary["n_subjects"], summary["classes"]) == expected
     assert summary["bad_cases"] == []
+
+
+def test_synth_first_index_gives_a_disjoint_cohort(tmp_path, capsys):
+    out = tmp_path / "later"
+    assert main(["data", "synth", "--out", str(out), "--n", "2", "--seed", "2", "--first-index", "5"]) == 0
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["SIM0006", "SIM0007"]
+
+
+def test_crossval_and_variant_errors_exit_2(tmp_path, capsys):
+    assert main(["crossval", "ecg2lvm", "--data", str(tmp_path), "--out", str(tmp_path / "cv")]) == 2
+    assert "no cross-validation" in capsys.readouterr().err
+    assert main(["train", "nicm", "--data", str(tmp_path), "--out", str(tmp_path / "m"), "--set", "variant=transformer"]) == 2
+    assert "unknown nicm variant" in capsys.readouterr().err

@@ -131,7 +131,7 @@ def test_predict_and_explain(nicm_model: Path, sim_test_cohort: Path, tmp_path: 
 
 def test_crossval_folds_are_patient_disjoint_and_models_never_see_their_test_patients(sim_train_cohort: Path, tmp_path: Path) -> None:
     from cardiolens.systems.cine_seg.config import CineSegConfig
-    from cardiolens.systems.nicm.crossval import cross_validate
+    from cardiolens.systems.nicm.cross_validation import cross_validate
 
     seg = CineSegConfig(channels=(4, 8, 16), patch_px=32, epochs=1, batch_size=8, num_threads=1, val_fraction=0.25)
     config = NicmConfig(folds=2, **TINY)

@@ -10,7 +10,7 @@ from cardiolens.cli.app import main
 from cardiolens.errors import DataError, MissingDataError, UsageError
 from cardiolens.report.html import HtmlReport
 from cardiolens.stats.estimate import Estimate
-from cardiolens.systems import system_module
+from cardiolens.systems import SYSTEMS, system_module
 from cardiolens.systems.config import parse_overrides, resolve_config
 from cardiolens.systems.evaluation import metrics_document, write_evaluation
 from cardiolens.systems.model_dir import (
@@ -85,21 +85,22 @@ def test_metrics_json_contract(tmp_path):
 
 def test_unknown_and_planned_systems_are_usage_errors(capsys):
     with pytest.raises(UsageError, match="not implemented yet"):
-        system_module("nicm")
+        system_module("lge")
     with pytest.raises(UsageError, match="unknown system"):
         system_module("foo")
     assert main(["evaluate", "foo", "--model", "m", "--data", "d", "--out", "o"]) == 2
     assert "unknown system" in capsys.readouterr().err
 
 
-def test_system_entry_points_stay_functions_after_submodule_imports():
+@pytest.mark.parametrize("system", sorted(SYSTEMS))
+def test_system_entry_points_stay_functions_after_submodule_imports(system):
     """A submodule named like an entry point would replace it on the package once imported."""
     import importlib
     import inspect
+    import pkgutil
 
-    from cardiolens.systems import ecg2lvm
-
-    for name in ("config", "data", "model", "training", "evaluation", "prediction", "saliency"):
-        importlib.import_module(f"cardiolens.systems.ecg2lvm.{name}")
+    package = system_module(system)
+    for info in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{package.__name__}.{info.name}")
     for entry in ("make_config", "train", "evaluate", "predict", "explain"):
-        assert inspect.isfunction(getattr(ecg2lvm, entry)), entry
+        assert inspect.isfunction(getattr(package, entry)), entry

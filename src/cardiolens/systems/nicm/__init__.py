@@ -49,7 +49,7 @@ def explain(model_dir: str | Path, input_path: str, out: str | Path) -> Path:
 
 
 def crossval(data: str | Path, out: str | Path, config: NicmConfig) -> Path:
-    """k-fold cross-validation of every variant (see :mod:`cardiolens.systems.nicm.crossval`)."""
-    from cardiolens.systems.nicm.crossval import cross_validate
+    """k-fold cross-validation of every variant (see :mod:`cardiolens.systems.nicm.cross_validation`)."""
+    from cardiolens.systems.nicm.cross_validation import cross_validate
 
     return cross_validate(data, out, config)
