@@ -134,3 +134,13 @@ def test_read_cine_input_names_the_file_for_non_cine_input(tmp_path: Path) -> No
         read_cine_input(path)
     with pytest.raises(DataError, match="missing.nii.gz"):
         read_cine_input(tmp_path / "missing.nii.gz")
+
+
+def test_the_rv_kept_is_the_one_next_to_the_lv_not_the_largest() -> None:
+    labels = np.zeros((2, 60, 60), dtype=np.uint8)
+    labels[:, 20:30, 20:30] = 2
+    labels[:, 23:27, 23:27] = 3
+    labels[:, 20:30, 31:36] = 1  # the true RV, beside the LV wall
+    labels[:, 45:58, 2:20] = 1  # a larger RV-labelled structure far away
+    cleaned = keep_largest_components(labels)
+    assert (cleaned[:, 20:30, 31:36] == 1).all() and not (cleaned[:, 45:58, 2:20] == 1).any()

@@ -50,19 +50,35 @@ def pad_to_multiple(slices_nyx: np.ndarray, multiple: int) -> tuple[np.ndarray, 
     return np.pad(slices_nyx, ((0, 0), (0, py), (0, px))), (y, x)
 
 
-def keep_largest_components(labels_zyx: np.ndarray) -> np.ndarray:
-    """Keep, per structure, the largest 3-D connected component (removes stray islands far from the heart).
+def _largest(mask: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """The connected component of ``mask`` with the largest size (or largest sum of ``weights``)."""
+    components, n = ndimage.label(mask)
+    if n <= 1:
+        return mask
+    score = ndimage.sum_labels(mask if weights is None else weights, components, index=np.arange(1, n + 1))
+    return components == 1 + int(np.argmax(score))
 
-    The LV cavity and myocardium are handled together (as one blood pool + wall
-    object) so that a thin myocardial ring broken at one slice is not cut.
+
+def keep_largest_components(labels_zyx: np.ndarray, rv_search_px: int = 5) -> np.ndarray:
+    """Keep one 3-D connected component per ventricle (removes stray islands far from the heart).
+
+    The LV cavity and myocardium are kept together (the largest blood pool +
+    wall object), so a thin myocardial ring broken at one slice is not cut.
+    The RV is the component with the most voxels within ``rv_search_px``
+    in-plane pixels of that LV wall (the largest RV-labelled blob of a full
+    field of view can be another bright structure); the largest one when none
+    is that close.
     """
     out = labels_zyx.copy()
-    for group in ((2, 3), (1,)):
-        mask = np.isin(labels_zyx, group)
-        components, n = ndimage.label(mask)
-        if n > 1:
-            sizes = ndimage.sum_labels(mask, components, index=np.arange(1, n + 1))
-            out[mask & (components != 1 + int(np.argmax(sizes)))] = 0
+    lv = np.isin(labels_zyx, (2, 3))
+    lv_kept = _largest(lv)
+    out[lv & ~lv_kept] = 0
+    rv = labels_zyx == 1
+    near_lv = ndimage.binary_dilation(lv_kept, structure=np.ones((1, 3, 3), bool), iterations=rv_search_px)
+    rv_components, n = ndimage.label(rv)
+    if n > 1:
+        touching = ndimage.sum_labels(rv & near_lv, rv_components, index=np.arange(1, n + 1))
+        out[rv & ~_largest(rv, (rv & near_lv) if touching.max() > 0 else None)] = 0
     return out
 
 
