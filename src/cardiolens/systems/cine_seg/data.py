@@ -36,14 +36,12 @@ class GroundTruthFrame:
 
 def study_cine(cohort: Cohort, subject_id: str) -> CineCMR:
     """The whole-cycle cine of one subject of a scanned cohort."""
-    study = load(cohort, subject_id)
-    if isinstance(study, CineCMR):
-        return study
-    cine = getattr(study, "cine", None)
-    if cine is None and cohort.layout == "synthetic":
+    if cohort.layout == "synthetic":  # read only the cine, not every simulated modality
         from cardiolens.io.layouts.synthetic import load_cine
 
-        cine = load_cine(cohort[subject_id])
+        return load_cine(cohort[subject_id])
+    study = load(cohort, subject_id)
+    cine = study if isinstance(study, CineCMR) else getattr(study, "cine", None)
     if not isinstance(cine, CineCMR):
         raise UsageError(f"{cohort.root}: layout {cohort.layout!r} holds no cine CMR")
     return cine
