@@ -55,3 +55,16 @@ def resolve_config(defaults: ConfigT, file: str | Path | None = None, sets: Sequ
     if unknown:
         raise UsageError(f"unknown config key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     return dataclasses.replace(defaults, **values)  # type: ignore[type-var]
+
+
+class SystemConfig:
+    """Mixin for the systems' config dataclasses: JSON-able dict for the model card, and back."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Any:
+        """Inverse of :meth:`to_dict`; keys unknown to this version (from newer ones) are ignored."""
+        known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        return cls(**{k: v for k, v in values.items() if k in known})

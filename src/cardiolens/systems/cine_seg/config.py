@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
+
+from cardiolens.systems.config import SystemConfig
 
 
 @dataclass
-class CineSegConfig:
+class CineSegConfig(SystemConfig):
     """Settings of the 2-D U-Net that segments RV cavity, LV myocardium and LV cavity.
 
     Network: MONAI ``UNet`` (2-D, residual units), ``channels`` per level,
@@ -56,14 +57,3 @@ class CineSegConfig:
     def size_multiple(self) -> int:
         """Input sizes must be a multiple of this (one halving per level)."""
         return 2 ** (len(self.channels) - 1)
-
-    def to_dict(self) -> dict[str, Any]:
-        values = asdict(self)
-        values["channels"] = list(self.channels)
-        values["intensity_percentiles"] = list(self.intensity_percentiles)
-        return values
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> CineSegConfig:
-        known = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in values.items() if k in known})

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
 
 from cardiolens.errors import UsageError
+from cardiolens.systems.config import SystemConfig
 
 #: Deep variants (trained with Lightning) and tabular ones (scikit-learn).
 DEEP_VARIANTS = ("fused", "cine", "ivpg", "resnet50", "vgg16")
@@ -14,7 +14,7 @@ VARIANTS = DEEP_VARIANTS + TABULAR_VARIANTS
 
 
 @dataclass
-class NicmConfig:
+class NicmConfig(SystemConfig):
     """Settings of the cardiomyopathy classifier and its ablations/baselines.
 
     ``variant``: "fused" (CNN-LSTM over LV-centred cine frames + MLP over the
@@ -77,13 +77,3 @@ class NicmConfig:
     @property
     def is_deep(self) -> bool:
         return self.variant in DEEP_VARIANTS
-
-    def to_dict(self) -> dict[str, Any]:
-        values = asdict(self)
-        values["series_hidden"] = list(self.series_hidden)
-        return values
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> NicmConfig:
-        known = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in values.items() if k in known})
