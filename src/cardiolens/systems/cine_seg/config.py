@@ -31,10 +31,10 @@ class CineSegConfig(SystemConfig):
     channels: tuple[int, ...] = (16, 32, 64, 128, 256)
     num_res_units: int = 1
     dropout: float = 0.0
-    patch_px: int = 128
+    patch_px: int = 96
     pos_neg_ratio: float = 3.0
     scale_range: float = 0.2
-    epochs: int = 40
+    epochs: int = 25
     patience: int = 10
     batch_size: int = 16
     samples_per_epoch: int = 0  # 0 = one patch per training slice

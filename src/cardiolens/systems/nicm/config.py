@@ -55,8 +55,8 @@ class NicmConfig(SystemConfig):
     head_hidden: int = 64
     dropout: float = 0.3
     vgg_classifier_width: int = 256
-    epochs: int = 80
-    patience: int = 20
+    epochs: int = 60
+    patience: int = 15
     batch_size: int = 8
     lr: float = 1e-3
     weight_decay: float = 1e-3
@@ -65,7 +65,7 @@ class NicmConfig(SystemConfig):
     folds: int = 5
     seed: int = 0
     num_threads: int = 2
-    seg_epochs: int = 40
+    seg_epochs: int = 25
     accelerator: str = "cpu"
 
     def __post_init__(self) -> None:
