@@ -63,7 +63,7 @@ def predict_timing(acdc: Path, cv_dir: Path, epochs: int, threads: int) -> dict[
     model_dir = cv_dir.parent / "fold0_fused_model"
     start = time.perf_counter()
     if not (model_dir / "model.json").is_file():
-        train(acdc, model_dir, NicmConfig(seg_model=str(cv_dir / "folds" / "0" / "seg"), epochs=epochs, patience=15, num_threads=threads),
+        train(acdc, model_dir, NicmConfig(seg_model=str(cv_dir / "folds" / "0" / "seg"), epochs=epochs, num_threads=threads),
               subject_ids=folds[0]["train"])
     train_s = time.perf_counter() - start
     torch.set_num_threads(threads)
@@ -89,7 +89,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     parser.add_argument("--seg-epochs", type=int, default=25)
     parser.add_argument("--seg-patch", type=int, default=96, help="cine-seg training patch side (pixels)")
-    parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
 
@@ -97,7 +97,7 @@ def main() -> None:
     from cardiolens.systems.nicm.config import NicmConfig
     from cardiolens.systems.nicm.cross_validation import cross_validate
 
-    config = NicmConfig(seg_epochs=args.seg_epochs, epochs=args.epochs, patience=15, num_threads=args.threads)
+    config = NicmConfig(seg_epochs=args.seg_epochs, epochs=args.epochs, num_threads=args.threads)
     seg_config = CineSegConfig(epochs=args.seg_epochs, patch_px=args.seg_patch, num_threads=args.threads)
     cv_dir = args.work / "cv"
     start = time.perf_counter()

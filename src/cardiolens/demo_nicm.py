@@ -23,7 +23,7 @@ from cardiolens.systems import cine_seg, nicm
 
 DEMO_EVAL_SUBJECTS = 5
 SEG_SETTINGS = ["epochs=8", "patch_px=64", "patience=8", "val_fraction=0.2"]
-NICM_SETTINGS = ["epochs=30", "patience=10", "n_frames=12", "crop_px=48"]
+NICM_SETTINGS = ["epochs=30"]
 _SHOWN = ("accuracy", "balanced_accuracy", "macro_auc")
 _SHOWN_SEG = ("dice_lv", "dice_myo", "dice_rv", "lv_ef_bias_pct")
 

@@ -44,19 +44,19 @@ class NicmConfig(SystemConfig):
     seg_model: str = ""
     label_column: str = ""
     class_names: list[str] = field(default_factory=list)
-    n_frames: int = 16
+    n_frames: int = 10
     n_phases: int = 25
-    crop_px: int = 64
+    crop_px: int = 48
     crop_scale: float = 2.5
-    width: int = 16
-    feature_dim: int = 64
+    width: int = 8
+    feature_dim: int = 32
     lstm_hidden: int = 32
     series_hidden: tuple[int, ...] = (64, 64)
     head_hidden: int = 64
     dropout: float = 0.3
     vgg_classifier_width: int = 256
-    epochs: int = 60
-    patience: int = 15
+    epochs: int = 40
+    patience: int = 10
     batch_size: int = 8
     lr: float = 1e-3
     weight_decay: float = 1e-3
