@@ -144,3 +144,18 @@ def test_the_rv_kept_is_the_one_next_to_the_lv_not_the_largest() -> None:
     labels[:, 45:58, 2:20] = 1  # a larger RV-labelled structure far away
     cleaned = keep_largest_components(labels)
     assert (cleaned[:, 20:30, 31:36] == 1).all() and not (cleaned[:, 45:58, 2:20] == 1).any()
+
+
+def test_both_architectures_segment_any_padded_size() -> None:
+    import torch
+
+    from cardiolens.systems.cine_seg.model import SliceSegmenter, build_unet
+
+    for config in (CineSegConfig(channels=(4, 8, 16)), CineSegConfig(architecture="segresnet", channels=(4,))):
+        segmenter = SliceSegmenter(build_unet(config), config)
+        with torch.no_grad():
+            labels = segmenter.segment_volume(np.random.default_rng(0).random((2, 37, 50)).astype(np.float32))
+        assert labels.shape == (2, 37, 50) and labels.dtype == np.uint8
+    assert CineSegConfig(architecture="segresnet").size_multiple == 8 and CineSegConfig().size_multiple == 16
+    with pytest.raises(UsageError, match="architecture"):
+        CineSegConfig(architecture="transunet")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cardiolens.errors import UsageError
 from cardiolens.systems.config import SystemConfig
 
 
@@ -11,8 +12,10 @@ from cardiolens.systems.config import SystemConfig
 class CineSegConfig(SystemConfig):
     """Settings of the 2-D U-Net that segments RV cavity, LV myocardium and LV cavity.
 
-    Network: MONAI ``UNet`` (2-D, residual units), ``channels`` per level,
-    stride 2 between levels; inputs are padded to a multiple of 2^(levels-1).
+    Network (``architecture``): "unet", MONAI ``UNet`` (2-D, residual units),
+    ``channels`` per level, stride 2 between levels; or "segresnet", MONAI
+    ``SegResNet`` (2-D, ``channels[0]`` initial filters, 4 levels). Inputs are
+    padded to a multiple of :attr:`size_multiple`.
 
     Intensities: every input slice is scaled on its own to [0, 1] between its
     ``intensity_percentiles`` (then clipped). Per-slice scaling removes the
@@ -28,6 +31,7 @@ class CineSegConfig(SystemConfig):
     validation Dice of the three structures (``val_fraction`` of patients).
     """
 
+    architecture: str = "unet"
     channels: tuple[int, ...] = (16, 32, 64, 128, 256)
     num_res_units: int = 1
     dropout: float = 0.0
@@ -49,6 +53,8 @@ class CineSegConfig(SystemConfig):
     accelerator: str = "cpu"
 
     def __post_init__(self) -> None:
+        if self.architecture not in ("unet", "segresnet"):
+            raise UsageError(f"cine-seg architecture must be 'unet' or 'segresnet', got {self.architecture!r}")
         self.channels = tuple(int(c) for c in self.channels)
         low, high = (float(p) for p in self.intensity_percentiles)
         self.intensity_percentiles = (low, high)
@@ -56,4 +62,4 @@ class CineSegConfig(SystemConfig):
     @property
     def size_multiple(self) -> int:
         """Input sizes must be a multiple of this (one halving per level)."""
-        return 2 ** (len(self.channels) - 1)
+        return 8 if self.architecture == "segresnet" else 2 ** (len(self.channels) - 1)

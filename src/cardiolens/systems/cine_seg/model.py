@@ -19,7 +19,12 @@ STRUCTURES = {"rv": 1, "myo": 2, "lv": 3}
 
 
 def build_unet(config: CineSegConfig) -> Any:
-    """A MONAI ``UNet`` for one-channel slices and four classes."""
+    """The MONAI network of ``config.architecture`` for one-channel slices and four classes."""
+    if config.architecture == "segresnet":
+        from monai.networks.nets import SegResNet
+
+        return SegResNet(spatial_dims=2, init_filters=config.channels[0], in_channels=1, out_channels=N_CLASSES,
+                         blocks_down=(1, 2, 2, 4), blocks_up=(1, 1, 1), dropout_prob=config.dropout or None)
     from monai.networks.nets import UNet
 
     return UNet(
