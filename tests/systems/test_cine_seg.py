@@ -151,7 +151,7 @@ def test_both_architectures_segment_any_padded_size() -> None:
 
     from cardiolens.systems.cine_seg.model import SliceSegmenter, build_unet
 
-    for config in (CineSegConfig(channels=(4, 8, 16)), CineSegConfig(architecture="segresnet", channels=(4,))):
+    for config in (CineSegConfig(channels=(4, 8, 16)), CineSegConfig(architecture="segresnet", channels=(8,))):
         segmenter = SliceSegmenter(build_unet(config), config)
         with torch.no_grad():
             labels = segmenter.segment_volume(np.random.default_rng(0).random((2, 37, 50)).astype(np.float32))
