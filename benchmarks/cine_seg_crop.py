@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-STRUCTURES = {"rv": 1, "myo": 2, "lv": 3}
 
 
 def main() -> None:
@@ -39,7 +38,7 @@ def main() -> None:
     from cardiolens.io.layouts import load, scan
     from cardiolens.stats.bootstrap import bootstrap_ci
     from cardiolens.stats.overlap import dice
-    from cardiolens.systems.cine_seg.model import load_segmenter
+    from cardiolens.systems.cine_seg.model import STRUCTURES, load_segmenter
 
     cohort = scan(args.acdc)
     folds = json.loads((args.work / "cv" / "metrics.json").read_text())["folds"]

@@ -137,6 +137,14 @@ def patient_kfold(
     ]
 
 
+def can_stratify(records: list[SubjectRecord], test_fraction: float) -> bool:
+    """Whether :func:`patient_train_test_split` can stratify: every subject labelled and every class
+    holding at least one subject per fold of its k = round(1 / test_fraction)-fold split."""
+    labels = [r.label for r in records]
+    n_splits = max(2, round(1 / test_fraction))
+    return None not in labels and all(labels.count(label) >= n_splits for label in set(labels))
+
+
 def patient_train_test_split(
     records: list[SubjectRecord], test_fraction: float = 0.2, seed: int = 0, stratify: bool = True
 ) -> Split:

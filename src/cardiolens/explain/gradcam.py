@@ -9,6 +9,10 @@ Every sample the layer processes gets its own map: for a CNN-LSTM whose frame
 CNN sees the T frames of one subject as a batch, that is one map per frame
 (METHODS.md §7: per-frame Grad-CAM, normalised jointly over the frames).
 
+MONAI's ``GradCAM`` is not used because it calls a one-input module and
+upsamples to that input's spatial shape: it cannot give the per-frame maps of
+a (B, T, C, H, W) clip fed to a two-input model, which a closure here can.
+
 torch is imported inside the functions (``import cardiolens.explain`` stays light).
 """
 

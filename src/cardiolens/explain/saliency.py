@@ -8,6 +8,10 @@
 - :func:`occlusion_profile`: a model-agnostic check of that profile — the drop
   of the class probability when one frame is replaced by a baseline frame.
 
+MONAI's ``VanillaGrad``/``SmoothGrad`` call a one-input module (the nicm
+network takes frames, curves and images) and its SmoothGrad averages squared
+gradients; here a closure picks the input and the mean of |gradient| is kept.
+
 torch is imported inside the functions (``import cardiolens.explain`` stays light).
 """
 

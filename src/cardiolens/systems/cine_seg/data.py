@@ -23,15 +23,12 @@ from cardiolens.io.layouts import load, scan
 
 @dataclass
 class GroundTruthFrame:
-    """One segmented frame (z, y, x) with its geometry."""
+    """One segmented frame (z, y, x): the U-Net works in pixels, so no geometry is needed."""
 
     subject_id: str
     phase: str  # "ed" or "es"
     image_zyx: np.ndarray
     labels_zyx: np.ndarray
-    spacing_mm: tuple[float, float, float]
-    spacing_known: bool
-    source: str
 
 
 def study_cine(cohort: Cohort, subject_id: str) -> CineCMR:
@@ -66,8 +63,7 @@ def ground_truth_frames(cohort: Cohort, subject_id: str) -> list[GroundTruthFram
         if index is None or index not in cine.segmentations:
             raise MissingDataError(cine.source, f"no reference mask for the {phase.upper()} frame")
         frames.append(
-            GroundTruthFrame(subject_id, phase, np.asarray(cine.image[index], np.float32), np.asarray(cine.segmentations[index], np.uint8),
-                             tuple(cine.spacing_mm), cine.spacing_known, cine.source)
+            GroundTruthFrame(subject_id, phase, np.asarray(cine.image[index], np.float32), np.asarray(cine.segmentations[index], np.uint8))
         )
     return frames
 

@@ -18,7 +18,7 @@ import pandas as pd
 
 from cardiolens.data.cohort import Cohort
 from cardiolens.errors import DataError
-from cardiolens.io.layouts import scan, split_layout_prefix
+from cardiolens.io.layouts import scan
 from cardiolens.measure.cine import measure_cine
 from cardiolens.report.html import HtmlReport
 from cardiolens.stats.agreement import bland_altman
@@ -89,8 +89,7 @@ def evaluate(model_dir: str | Path, data: str | Path, out: str | Path, *, backen
     """Write ``metrics.json``, ``predictions.csv`` and ``report.html`` for ``data`` into ``out``."""
     card = read_card(model_dir)
     require_system(card, SYSTEM, model_dir)
-    layout, root = split_layout_prefix(data)
-    cohort = scan(root, layout)
+    cohort = scan(data)
     refuse_trained_subjects(card, cohort.subject_ids, data)
     segmenter = load_segmenter(model_dir, backend)
     rows, bad = [], [{"subject_id": b.subject_id, "error": f"{b.path}: {b.problem}"} for b in cohort.bad_cases]
@@ -101,7 +100,7 @@ def evaluate(model_dir: str | Path, data: str | Path, out: str | Path, *, backen
             bad.append({"subject_id": sid, "error": str(exc)})
     table = pd.DataFrame(rows + bad)
     if not rows:
-        raise DataError(root, "no subject could be evaluated: " + "; ".join(b["error"] for b in bad[:3]))
+        raise DataError(cohort.root, "no subject could be evaluated: " + "; ".join(b["error"] for b in bad[:3]))
     metrics, agreement = summarise(pd.DataFrame(rows))
     simulated = bool(getattr(cohort, "simulated", False))
     document = metrics_document(

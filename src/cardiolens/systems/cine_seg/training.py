@@ -17,10 +17,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from cardiolens.data.cohort import Cohort, patient_train_test_split
+from cardiolens.data.cohort import Cohort, can_stratify, patient_train_test_split
 from cardiolens.data.labels import CINE_LABELS
 from cardiolens.errors import UsageError
-from cardiolens.io.layouts import scan, split_layout_prefix
+from cardiolens.io.layouts import scan
 from cardiolens.systems.cine_seg.config import CineSegConfig
 from cardiolens.systems.cine_seg.data import GroundTruthFrame, ground_truth_frames
 from cardiolens.systems.cine_seg.model import N_CLASSES, SliceSegmenter, build_unet, export_onnx, normalise_slices, pad_to_multiple
@@ -147,15 +147,11 @@ def train(data: str | Path | Cohort, out: str | Path, config: CineSegConfig | No
     if isinstance(data, Cohort):
         cohort = data
     else:
-        layout, root = split_layout_prefix(data)
-        cohort = scan(root, layout)
+        cohort = scan(data)
     records = [r for r in cohort.records if subject_ids is None or r.subject_id in set(subject_ids)]
     if len(records) < 2:
         raise UsageError(f"{cohort.root}: cine-seg needs at least 2 subjects with ED/ES masks, found {len(records)}")
-    labels = [r.label for r in records]
-    n_splits = max(2, round(1 / config.val_fraction))
-    # Stratify by class only when every class can reach every fold.
-    stratify = None not in labels and all(labels.count(lab) >= n_splits for lab in set(labels))
+    stratify = can_stratify(records, config.val_fraction)
     split = patient_train_test_split(records, config.val_fraction, seed=config.seed, stratify=stratify)
     train_ids, val_ids = list(split.train), list(split.test)
     train_frames, val_frames = load_frames(cohort, train_ids), load_frames(cohort, val_ids)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
+
+from cardiolens.systems.config import SystemConfig
 
 
 @dataclass
-class Ecg2LvmConfig:
+class Ecg2LvmConfig(SystemConfig):
     """Settings of the ECG -> LV mass / LVH model.
 
     Signal: every record is resampled to ``fs_hz`` (Hz) and cut or zero-padded to
@@ -65,17 +66,3 @@ class Ecg2LvmConfig:
     def n_samples(self) -> int:
         """Samples per record fed to the network."""
         return round(self.fs_hz * self.duration_s)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able settings (stored in the model card)."""
-        values = asdict(self)
-        values["train_folds"] = list(self.train_folds)
-        values["val_folds"] = list(self.val_folds)
-        values["test_folds"] = list(self.test_folds)
-        return values
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> Ecg2LvmConfig:
-        """Inverse of :meth:`to_dict`; unknown keys (from newer versions) are ignored."""
-        known = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in values.items() if k in known})

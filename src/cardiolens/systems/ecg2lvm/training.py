@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from cardiolens.data.cohort import patient_train_test_split
+from cardiolens.data.cohort import can_stratify, patient_train_test_split
 from cardiolens.errors import UsageError
 from cardiolens.systems.ecg2lvm.config import Ecg2LvmConfig
 from cardiolens.systems.ecg2lvm.data import EcgDataset, load_dataset
@@ -52,10 +52,7 @@ def split_dataset(dataset: EcgDataset, config: Ecg2LvmConfig) -> tuple[list[str]
         method = f"PTB-XL strat_fold {list(config.train_folds)} vs {list(config.val_folds)}"
     else:
         records = dataset.records()
-        labels = [r.label for r in records]
-        n_splits = max(2, round(1 / config.val_fraction))
-        # Stratify on LVH only when every class can reach every fold.
-        stratify = all(labels.count(lab) >= n_splits for lab in set(labels)) and None not in labels
+        stratify = can_stratify(records, config.val_fraction)  # on LVH
         split = patient_train_test_split(records, config.val_fraction, seed=config.seed, stratify=stratify)
         train, val = list(split.train), list(split.test)
         method = f"patient_train_test_split(test_fraction={config.val_fraction}, seed={config.seed}, stratify={stratify})"

@@ -20,7 +20,7 @@ import torch
 
 from cardiolens.data.cohort import Cohort
 from cardiolens.errors import DataError, UsageError
-from cardiolens.io.layouts import scan, split_layout_prefix
+from cardiolens.io.layouts import scan
 from cardiolens.systems.cine_seg.config import CineSegConfig
 from cardiolens.systems.cine_seg.model import load_segmenter
 from cardiolens.systems.cine_seg.training import train as train_cine_seg
@@ -39,8 +39,7 @@ ONNX_TOLERANCE = 1e-4
 def open_cohort(data: str | Path | Cohort) -> Cohort:
     if isinstance(data, Cohort):
         return data
-    layout, root = split_layout_prefix(data)
-    return scan(root, layout)
+    return scan(data)
 
 
 def export_onnx(fitted: FittedNicm, example: Sequence[StudyFeatures], path: Path) -> float:
