@@ -80,3 +80,14 @@ def test_crossval_and_variant_errors_exit_2(tmp_path, capsys):
     assert "no cross-validation" in capsys.readouterr().err
     assert main(["train", "nicm", "--data", str(tmp_path), "--out", str(tmp_path / "m"), "--set", "variant=transformer"]) == 2
     assert "unknown nicm variant" in capsys.readouterr().err
+
+
+def test_synth_echo_pairs_then_inspect(tmp_path, capsys):
+    out = tmp_path / "echo"
+    assert main(["data", "synth", "--kind", "echo", "--out", str(out), "--n", "3", "--seed", "2"]) == 0
+    assert "SIMULATED" in capsys.readouterr().out
+    assert {"cmr.csv", "echo.csv", "SIMULATED_DATA.txt"} <= {p.name for p in out.iterdir()}
+    assert main(["data", "inspect", str(out), "--json", "--load", "0"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["layout"] == "echo-cmr" and summary["n_subjects"] == 3
+    assert main(["data", "synth", "--kind", "video", "--out", str(tmp_path / "x")]) == 2

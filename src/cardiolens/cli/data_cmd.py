@@ -101,7 +101,7 @@ def synth(
     n: int = typer.Option(20, "--n", min=1, help="Number of subjects."),
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same cohort)."),
     fmt: str = typer.Option("nifti", "--format", help="Image format: nifti or dicom."),
-    kind: str = typer.Option("full", "--kind", help="full (cine, LGE, maps, echo, ECG, outcomes) or ecg (ECG-LV mass pairs only, fast)."),
+    kind: str = typer.Option("full", "--kind", help="full (cine, LGE, maps, echo, ECG, outcomes), ecg (ECG-LV mass pairs only, fast) or echo (echo-CMR pairs: cmr.csv, echo.csv, videos)."),
     first_index: int = typer.Option(0, "--first-index", min=0, help="Index of the first subject (a later index gives a disjoint cohort)."),
 ) -> None:
     """Simulate a labelled cohort. SIMULATED DATA."""
@@ -116,6 +116,10 @@ def synth(
             from cardiolens.synth.ecg_cohort import write_paired_ecg_cohort
 
             folder = write_paired_ecg_cohort(out, n=n, seed=seed, first_index=first_index)
+        elif kind == "echo":
+            from cardiolens.synth.echo_cohort import write_paired_echo_cohort
+
+            folder = write_paired_echo_cohort(out, n=n, seed=seed, first_index=first_index)
         else:
-            raise UsageError(f"--kind must be full or ecg, got {kind!r}")
+            raise UsageError(f"--kind must be full, ecg or echo, got {kind!r}")
     typer.echo(f"wrote {n} SIMULATED subjects to {folder}")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-_SYSTEM_HELP = "System id (nicm, cine-seg, ecg2lvm; scar-pattern, lge and echo2cmr are planned)."
+_SYSTEM_HELP = "System id (nicm, cine-seg, ecg2lvm, echo2cmr; scar-pattern and lge are planned)."
 
 
 def train(

@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold
 
 from cardiolens.errors import UsageError
 
@@ -130,6 +129,8 @@ def patient_kfold(
     if n_patients < n_splits:
         raise UsageError(f"{n_patients} patients cannot be split into {n_splits} folds")
     y = labels if stratify else np.zeros(len(ids), dtype=int)
+    from sklearn.model_selection import StratifiedGroupKFold  # lazy: scikit-learn import costs ~2.5 s
+
     splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     return [
         Split(train=tuple(ids[train]), test=tuple(ids[test]))
@@ -160,6 +161,8 @@ def patient_train_test_split(
         n_splits = max(2, round(1 / test_fraction))
         return patient_kfold(records, n_splits=n_splits, seed=seed, stratify=True)[0]
     ids, groups, _ = _arrays(records)
+    from sklearn.model_selection import GroupShuffleSplit
+
     splitter = GroupShuffleSplit(n_splits=1, test_size=test_fraction, random_state=seed)
     train, test = next(splitter.split(ids, groups=groups))
     return Split(train=tuple(ids[train]), test=tuple(ids[test]))

@@ -13,8 +13,8 @@ from types import ModuleType
 from cardiolens.errors import UsageError
 
 #: System id -> module; the systems of later issues are added as they land.
-SYSTEMS: dict[str, str] = {"ecg2lvm": "cardiolens.systems.ecg2lvm", "cine-seg": "cardiolens.systems.cine_seg", "nicm": "cardiolens.systems.nicm"}
-PLANNED: tuple[str, ...] = ("scar-pattern", "lge", "echo2cmr")
+SYSTEMS: dict[str, str] = {"ecg2lvm": "cardiolens.systems.ecg2lvm", "cine-seg": "cardiolens.systems.cine_seg", "nicm": "cardiolens.systems.nicm", "echo2cmr": "cardiolens.systems.echo2cmr"}
+PLANNED: tuple[str, ...] = ("scar-pattern", "lge")
 
 
 def system_module(system: str) -> ModuleType:

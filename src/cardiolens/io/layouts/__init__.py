@@ -22,6 +22,7 @@ LAYOUT_MODULES: dict[str, str] = {
     "acdc": "acdc",
     "emidec": "emidec",
     "ptbxl": "ptbxl",
+    "echo-cmr": "echo_cmr",
     "echonet": "echonet",
     "wfdb": "wfdb_folder",
 }
