@@ -116,11 +116,12 @@ def timing_clips(test_dir: Path, config: Any, n_clips: int) -> list[np.ndarray]:
     return clips
 
 
-def inference_timing(model_dir: Path, clips: list[np.ndarray], threads: int, warmup: int = 3) -> dict[str, Any]:
+def inference_timing(model_dir: Path, clips: list[np.ndarray], threads: int, warmup: int = 3, onnx_path: Path | None = None) -> dict[str, Any]:
     """Per-clip inference time (ms; batch 1, after model load): eager PyTorch and ONNX Runtime.
 
     Both run the first trained view's network; ONNX Runtime with ``threads`` intra-op threads
-    (the model's ``num_threads``, set from ``--threads`` at training).
+    (the model's ``num_threads``, set from ``--threads`` at training), from the model's
+    ``model.onnx`` or from ``onnx_path`` (an export at another clip length).
     """
     import torch
 
@@ -138,8 +139,15 @@ def inference_timing(model_dir: Path, clips: list[np.ndarray], threads: int, war
             network(torch.from_numpy(x))
 
     runners: dict[str, Any] = {"eager": eager}
-    if model.onnx_session is not None:
-        runners["onnxruntime"] = lambda x: model.onnx_session.run([ONNX_OUTPUT], {ONNX_INPUT: x})
+    session = model.onnx_session
+    if onnx_path is not None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+    if session is not None:
+        runners["onnxruntime"] = lambda x: session.run([ONNX_OUTPUT], {ONNX_INPUT: x})
     result: dict[str, Any] = {"view": view, "threads": threads, "batch_size": 1, "n_clips": len(batches),
                               "clip_shape": list(batches[0].shape) if batches else None}
     for name, run in runners.items():
@@ -153,6 +161,25 @@ def inference_timing(model_dir: Path, clips: list[np.ndarray], threads: int, war
         result[f"{name}_ms_per_clip_median"] = round(float(np.median(times)), 2)
         result[f"{name}_ms_per_clip_max"] = round(float(np.max(times)), 2)
     return result
+
+
+def timing_32_frames(model_dir: Path, test_dir: Path, config: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """The same network timed on 32-frame clips (every 2nd frame: the same 1.28 s), the issue's speed unit.
+
+    The network is convolutional in time, so it takes any clip length; ONNX Runtime
+    runs an export of the trained weights at 32 frames.
+    """
+    import dataclasses
+    import tempfile
+
+    from cardiolens.systems.echo2cmr.model import export_onnx, load_predictor
+
+    config_32 = dataclasses.replace(config, clip_frames=32, clip_stride=2)
+    predictor = load_predictor(model_dir, prefer_onnx=False)
+    network = predictor.models[predictor.views[0]].network
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_path = export_onnx(network, config_32, Path(tmp) / "model_32.onnx")
+        return inference_timing(model_dir, timing_clips(test_dir, config_32, args.timing_clips), args.threads, onnx_path=onnx_path)
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -182,6 +209,11 @@ def markdown(result: dict[str, Any]) -> str:
          f"{timing['n_clips']} clips): eager PyTorch median {timing['eager_ms_per_clip_median']} ms "
          f"(max {timing['eager_ms_per_clip_max']}); ONNX Runtime median "
          f"{timing.get('onnxruntime_ms_per_clip_median', 'n/a')} ms (max {timing.get('onnxruntime_ms_per_clip_max', 'n/a')})."),
+        "",
+        (f"Same network on 32-frame clips {timing['clips_32_frames']['clip_shape']}: eager median "
+         f"{timing['clips_32_frames']['eager_ms_per_clip_median']} ms (max {timing['clips_32_frames']['eager_ms_per_clip_max']}); "
+         f"ONNX Runtime median {timing['clips_32_frames']['onnxruntime_ms_per_clip_median']} ms "
+         f"(max {timing['clips_32_frames']['onnxruntime_ms_per_clip_max']})."),
         "",
         ("A label is above chance only when its CI lower bound exceeds 0.5. The simulator makes WMA visible in the echo "
          "motion; with tissue_effect 0 the tissue labels do not change the clips, but they correlate with WMA through "
@@ -228,6 +260,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     evaluate_s = time.perf_counter() - start
     document = json.loads((evaluation_dir / "metrics.json").read_text(encoding="utf-8"))
     timing = inference_timing(model_dir, timing_clips(test_dir, config, args.timing_clips), args.threads)
+    timing["clips_32_frames"] = timing_32_frames(model_dir, test_dir, config, args)
     card = json.loads((model_dir / "model.json").read_text(encoding="utf-8"))
 
     n_parameters = None

@@ -33,7 +33,7 @@ from cardiolens.systems.echo2cmr.model import (
     masked_bce,
 )
 from cardiolens.systems.echo2cmr.prediction import predict
-from cardiolens.systems.echo2cmr.training import VideoClipDataset, train, view_samples
+from cardiolens.systems.echo2cmr.training import VideoClipDataset, split_pairs, train, view_samples
 from cardiolens.systems.model_dir import read_card
 
 torch.set_num_threads(1)
@@ -351,3 +351,15 @@ def test_predict_raises_when_nothing_can_be_read(model_dir: Path, tmp_path: Path
     assert not (tmp_path / "pred" / "predictions.csv").exists()
     with pytest.raises(UsageError):
         predict(model_dir, [], tmp_path / "pred")
+
+
+def test_split_depends_on_the_data_and_seed_not_on_the_pseudonym_key(cohort: Path, dataset: PairedEchoDataset) -> None:
+    other = load_paired_dataset(cohort, TINY, "another-key")
+    assert set(other.pair_ids).isdisjoint(dataset.pair_ids)  # the pseudonyms differ ...
+
+    def sides(data: PairedEchoDataset) -> tuple[set[str], set[str]]:
+        train_ids, val_ids, _ = split_pairs(data, TINY)
+        return {data.subject_ids[p] for p in train_ids}, {data.subject_ids[p] for p in val_ids}
+
+    first, second = sides(dataset), sides(other)
+    assert first == second and first[1] and not first[0] & first[1]  # ... the split of subjects does not

@@ -166,3 +166,15 @@ def patient_train_test_split(
     splitter = GroupShuffleSplit(n_splits=1, test_size=test_fraction, random_state=seed)
     train, test = next(splitter.split(ids, groups=groups))
     return Split(train=tuple(ids[train]), test=tuple(ids[test]))
+
+
+def validation_split(records: list[SubjectRecord], val_fraction: float, seed: int = 0) -> tuple[list[str], list[str], str]:
+    """(training ids, validation ids, method text): the systems' early-stopping split.
+
+    Patient-disjoint, stratified on the records' labels whenever
+    :func:`can_stratify` allows; the method text records what was done.
+    """
+    stratify = can_stratify(records, val_fraction)
+    split = patient_train_test_split(records, val_fraction, seed=seed, stratify=stratify)
+    method = f"patient_train_test_split(test_fraction={val_fraction}, seed={seed}, stratify={stratify})"
+    return list(split.train), list(split.test), method

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from cardiolens.data.cohort import Cohort, can_stratify, patient_train_test_split
+from cardiolens.data.cohort import Cohort, validation_split
 from cardiolens.data.labels import CINE_LABELS
 from cardiolens.errors import UsageError
 from cardiolens.io.layouts import scan
@@ -151,9 +151,7 @@ def train(data: str | Path | Cohort, out: str | Path, config: CineSegConfig | No
     records = [r for r in cohort.records if subject_ids is None or r.subject_id in set(subject_ids)]
     if len(records) < 2:
         raise UsageError(f"{cohort.root}: cine-seg needs at least 2 subjects with ED/ES masks, found {len(records)}")
-    stratify = can_stratify(records, config.val_fraction)
-    split = patient_train_test_split(records, config.val_fraction, seed=config.seed, stratify=stratify)
-    train_ids, val_ids = list(split.train), list(split.test)
+    train_ids, val_ids, _ = validation_split(records, config.val_fraction, config.seed)
     train_frames, val_frames = load_frames(cohort, train_ids), load_frames(cohort, val_ids)
     network = build_unet(config)
     loader = DataLoader(SlicePatches(train_frames, config), batch_size=config.batch_size, shuffle=True,

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from cardiolens.data.cohort import can_stratify, patient_train_test_split
+from cardiolens.data.cohort import validation_split
 from cardiolens.errors import UsageError
 from cardiolens.systems.ecg2lvm.config import Ecg2LvmConfig
 from cardiolens.systems.ecg2lvm.data import EcgDataset, load_dataset
@@ -51,11 +51,7 @@ def split_dataset(dataset: EcgDataset, config: Ecg2LvmConfig) -> tuple[list[str]
         val = [s for s, f in zip(dataset.subject_ids, folds) if f in config.val_folds]
         method = f"PTB-XL strat_fold {list(config.train_folds)} vs {list(config.val_folds)}"
     else:
-        records = dataset.records()
-        stratify = can_stratify(records, config.val_fraction)  # on LVH
-        split = patient_train_test_split(records, config.val_fraction, seed=config.seed, stratify=stratify)
-        train, val = list(split.train), list(split.test)
-        method = f"patient_train_test_split(test_fraction={config.val_fraction}, seed={config.seed}, stratify={stratify})"
+        train, val, method = validation_split(dataset.records(), config.val_fraction, config.seed)  # records are labelled by LVH
     if not train or not val:
         raise UsageError(f"{dataset.path}: the split leaves {len(train)} training and {len(val)} validation subjects; both need some")
     return train, val, method

@@ -58,11 +58,11 @@ class Echo2CmrConfig(SystemConfig):
     motion_channel: bool = True
     width: int = 8
     dropout: float = 0.2
-    epochs: int = 30
+    epochs: int = 25
     batch_size: int = 16
     lr: float = 1e-3
     weight_decay: float = 1e-4
-    patience: int = 8
+    patience: int = 5
     val_fraction: float = 0.2
     augment: bool = True
     mc_samples: int = 0

@@ -21,7 +21,7 @@ batch continues.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -82,6 +82,9 @@ class PairedEchoDataset:
         path: the data folder.
         simulated: True for simulated data.
         id_key: the key the pseudonyms were made with (written to the model directory).
+        subject_ids: ``pair_id`` -> the data's own subject ID. Kept in memory only (never
+            written) so that a split depends on the data and the seed, not on the random
+            pseudonym key of a new model.
     """
 
     pairs: pd.DataFrame
@@ -92,6 +95,7 @@ class PairedEchoDataset:
     path: Path
     simulated: bool = False
     id_key: str = ""
+    subject_ids: dict[str, str] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -114,14 +118,19 @@ class PairedEchoDataset:
             path=self.path,
             simulated=self.simulated,
             id_key=self.id_key,
+            subject_ids={p: self.subject_ids[p] for p in pairs["pair_id"] if p in self.subject_ids},
         )
 
     def records(self) -> list[SubjectRecord]:
-        """One record per pair (subject_id = pair_id, patient_id = subject_key, label = WMA "0"/"1" or None)."""
+        """One record per pair (subject_id = pair_id, patient_id = the subject, label = WMA "0"/"1" or None).
+
+        The patient is the data's own subject ID when known (see ``subject_ids``), else ``subject_key``.
+        """
         out = []
         for pair_id, subject_key, wma in zip(self.pairs["pair_id"], self.pairs["subject_key"], self.pairs["wma"]):
             label = None if _missing(wma) else str(int(wma))
-            out.append(SubjectRecord(str(pair_id), label=label, patient_id=str(subject_key)))
+            patient = self.subject_ids.get(str(pair_id), str(subject_key))
+            out.append(SubjectRecord(str(pair_id), label=label, patient_id=patient))
         return out
 
     def label_matrix(self) -> np.ndarray:
@@ -200,20 +209,17 @@ def load_paired_dataset(path: str | Path, config: Echo2CmrConfig, id_key: str) -
 
     _, root = split_layout_prefix(path)
     cmr, echo, layout, simulated = tables_from_directory(path)
-    pairing = pair_studies(cmr, echo, config.window_days)
+    pairing = pair_studies(cmr, echo, config.window_days, id_key=id_key)
     table = pairing.pairs.reset_index(drop=True)
     labels = derive_labels(table, config).reset_index(drop=True)
     rows: list[dict[str, Any]] = []
     videos: dict[str, list[EchoVideo]] = {}
     bad: list[BadCase] = []
-    seen: dict[str, int] = {}
+    subject_ids: dict[str, str] = {}
     for i, pair in table.iterrows():
         subject_id = str(pair["subject_id"])
-        study = f"{subject_id}|{_date_text(pair['cmr_date'])}"
-        seen[study] = seen.get(study, 0) + 1
-        if seen[study] > 1:  # two CMR rows of one subject on one date: keep both, distinct ids
-            study = f"{study}|{seen[study]}"
-        pair_id = pseudonym(study, id_key, PAIR_PREFIX)
+        # One CMR study per subject and date (the table readers refuse duplicates), so this is unique.
+        pair_id = pseudonym(f"{subject_id}|{_date_text(pair['cmr_date'])}", id_key, PAIR_PREFIX)
         decoded: list[EchoVideo] = []
         files, views = list(pair["files"]), list(pair["views"])
         for k, (file, view) in enumerate(zip(files, views)):
@@ -225,6 +231,7 @@ def load_paired_dataset(path: str | Path, config: Echo2CmrConfig, id_key: str) -
             bad.append(BadCase(pair_id, str(root), f"none of the pair's {len(files)} echo file(s) could be decoded; pair dropped"))
             continue
         videos[pair_id] = decoded
+        subject_ids[pair_id] = subject_id
         row: dict[str, Any] = {
             "pair_id": pair_id,
             "subject_key": pseudonym(subject_id, id_key, SUBJECT_PREFIX),
@@ -238,7 +245,7 @@ def load_paired_dataset(path: str | Path, config: Echo2CmrConfig, id_key: str) -
     pairs[list(LABELS)] = pairs[list(LABELS)].astype(float)
     return PairedEchoDataset(
         pairs=pairs, videos=videos, pairing=pairing, bad_cases=bad, layout=layout,
-        path=Path(root), simulated=bool(simulated), id_key=id_key,
+        path=Path(root), simulated=bool(simulated), id_key=id_key, subject_ids=subject_ids,
     )
 
 

@@ -1,6 +1,6 @@
 """Train ``echo2cmr``: patient-level split, one R(2+1)D network per echo view, ONNX export, model directory.
 
-Split: :func:`~cardiolens.data.cohort.patient_train_test_split` on the pairs
+Split: :func:`~cardiolens.data.cohort.validation_split` on the pairs
 (grouped by the pseudonymous subject, so no person is on both sides),
 stratified on WMA when :func:`~cardiolens.data.cohort.can_stratify` allows;
 ``config.val_fraction`` of the pairs steer early stopping.
@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, get_worker_info
 
-from cardiolens.data.cohort import can_stratify, patient_train_test_split
+from cardiolens.data.cohort import validation_split
 from cardiolens.errors import UsageError
 from cardiolens.systems.echo2cmr import model as model_module
 from cardiolens.systems.echo2cmr.clips import (
@@ -132,10 +132,7 @@ def split_pairs(dataset: PairedEchoDataset, config: Echo2CmrConfig) -> tuple[lis
     n_subjects = len({r.patient_id for r in records})
     if n_subjects < 2:
         raise UsageError(f"{dataset.path}: {len(records)} usable pair(s) from {n_subjects} subject(s); training needs at least 2 subjects")
-    stratify = can_stratify(records, config.val_fraction)
-    split = patient_train_test_split(records, config.val_fraction, seed=config.seed, stratify=stratify)
-    train, val = list(split.train), list(split.test)
-    method = f"patient_train_test_split(test_fraction={config.val_fraction}, seed={config.seed}, stratify on WMA={stratify})"
+    train, val, method = validation_split(records, config.val_fraction, config.seed)  # records are labelled by WMA
     if not train or not val:
         raise UsageError(f"{dataset.path}: the split leaves {len(train)} training and {len(val)} validation pairs; both need some")
     return train, val, method

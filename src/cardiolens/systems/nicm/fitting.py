@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from cardiolens.data.cohort import SubjectRecord, can_stratify, patient_train_test_split
+from cardiolens.data.cohort import SubjectRecord, validation_split
 from cardiolens.errors import MissingDataError, UsageError
 from cardiolens.systems.nicm.config import NicmConfig
 from cardiolens.systems.nicm.features import StudyFeatures
@@ -153,9 +153,8 @@ class FittedNicm:
 
 
 def _deep_split(records: Sequence[SubjectRecord], config: NicmConfig) -> tuple[list[str], list[str]]:
-    stratify = can_stratify(list(records), config.val_fraction)
-    split = patient_train_test_split(list(records), config.val_fraction, seed=config.seed, stratify=stratify)
-    return list(split.train), list(split.test)
+    train_ids, val_ids, _ = validation_split(list(records), config.val_fraction, config.seed)
+    return train_ids, val_ids
 
 
 def fit_variant(features: dict[str, StudyFeatures], labels: dict[str, str], train_ids: Sequence[str], config: NicmConfig,
