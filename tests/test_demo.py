@@ -27,3 +27,8 @@ def test_demo_end_to_end_small(tmp_path):
     assert 0.0 <= nicm["cine_seg_metrics"]["dice_lv"]["value"] <= 1.0
     assert nicm["prediction"]["predicted"] in {"DCM", "HCM", "MINF", "NOR", "RV"}
     assert (tmp_path / "demo" / "nicm_explain" / "gradcam.gif").exists()
+    # the echo2cmr step trained on simulated pairs, evaluated on other subjects and explained one clip
+    echo = summary["echo2cmr"]
+    assert echo["simulated"] is True and set(echo["metrics"]) == {f"auc_{k}" for k in ("wma", "lge", "t1", "t2", "ecv")}
+    assert echo["metrics"]["auc_wma"]["ci"] is not None and echo["n_pairs"] > 0
+    assert (tmp_path / "demo" / "echo2cmr_explain" / "saliency_wma.gif").exists()
