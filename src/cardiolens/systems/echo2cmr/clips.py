@@ -23,7 +23,6 @@ torch and MONAI are imported inside the functions that need them.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 
@@ -187,18 +186,11 @@ class ClipAugmenter:
         self.contrast.set_random_state(state=state)
 
     def __call__(self, frames_tyx: np.ndarray) -> np.ndarray:
+        from monai.utils import convert_to_numpy
+
         clip = _as_grey_0_255(np.asarray(frames_tyx))
         out = self.contrast(self.affine(clip))
-        return _to_numpy(out).astype(np.float32, copy=False)
-
-
-def _to_numpy(value: Any) -> np.ndarray:
-    """MONAI returns MetaTensors; strip the metadata."""
-    if hasattr(value, "as_tensor"):
-        value = value.as_tensor()
-    if hasattr(value, "detach"):
-        return value.detach().cpu().numpy()
-    return np.asarray(value)
+        return convert_to_numpy(out, dtype=np.float32)  # MONAI returns a MetaTensor
 
 
 __all__ = [

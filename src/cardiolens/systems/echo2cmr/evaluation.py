@@ -35,6 +35,7 @@ from typing import Any, Final
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 
 from cardiolens.errors import UsageError
 from cardiolens.report.html import HtmlReport
@@ -72,12 +73,6 @@ Metrics = dict[str, Estimate | float | int | None]
 # ----------------------------------------------------------------------------- probabilities
 
 
-def sigmoid(logits: np.ndarray) -> np.ndarray:
-    """Logistic function, computed without overflow for large |logit|."""
-    x = np.asarray(logits, dtype=np.float64)
-    return np.exp(-np.logaddexp(0.0, -x))
-
-
 def video_probabilities(predictor: Any, dataset: Any) -> tuple[pd.DataFrame, dict[str, str]]:
     """One row per decoded video: ``pair_id``, ``view`` and a probability per label.
 
@@ -92,7 +87,7 @@ def video_probabilities(predictor: Any, dataset: Any) -> tuple[pd.DataFrame, dic
             if note:
                 notes[pair_id] = note
             logits = np.asarray(predictor.video_logits(video), dtype=np.float64).reshape(len(LABELS))
-            rows.append({"pair_id": pair_id, "view": str(video.view), **dict(zip(LABELS, sigmoid(logits), strict=True))})
+            rows.append({"pair_id": pair_id, "view": str(video.view), **dict(zip(LABELS, expit(logits), strict=True))})
     return pd.DataFrame(rows, columns=["pair_id", "view", *LABELS]), notes
 
 
@@ -575,7 +570,6 @@ __all__ = [
     "reference_sentence",
     "reliability_figure",
     "roc_figure",
-    "sigmoid",
     "study_probabilities",
     "summary_table",
     "video_probabilities",

@@ -57,19 +57,6 @@ def per_frame_sum(saliency_tyx: np.ndarray) -> np.ndarray:
     return np.asarray(saliency_tyx, dtype=np.float64).reshape(len(saliency_tyx), -1).sum(axis=1)
 
 
-def frame_shares(saliency_tyx: np.ndarray) -> np.ndarray:
-    """Each frame's share of the clip's total saliency (sums to 1; uniform when all zero)."""
-    from cardiolens.explain.saliency import temporal_profile
-
-    return temporal_profile(saliency_tyx)
-
-
-def joint_unit_range(saliency_tyx: np.ndarray) -> np.ndarray:
-    """Saliency divided by its maximum over the whole clip, so frames stay comparable ([0, 1])."""
-    top = float(np.max(saliency_tyx)) if saliency_tyx.size else 0.0
-    return np.zeros_like(saliency_tyx) if top <= 0 else np.clip(saliency_tyx / top, 0.0, 1.0)
-
-
 def plot_profiles(profiles: Mapping[str, np.ndarray], time_ms: np.ndarray, path: Path, title: str) -> Path:
     """PNG of per-frame saliency shares over time (ms from clip start), one line per label (WMA bold)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -110,10 +97,13 @@ def explain(model_dir: str | Path, input_path: str, out: str | Path) -> Path:
     """
     import torch
 
+    from scipy.special import expit
+
+    from cardiolens.explain.gradcam import normalise_cam
     from cardiolens.explain.overlays import write_cam_gif
+    from cardiolens.explain.saliency import temporal_profile
     from cardiolens.systems.echo2cmr.clips import clip_indices, eval_starts, normalise_clip
     from cardiolens.systems.echo2cmr.data import decode_video
-    from cardiolens.systems.echo2cmr.evaluation import sigmoid
     from cardiolens.systems.echo2cmr.model import load_predictor
 
     predictor = load_predictor(model_dir)
@@ -134,15 +124,15 @@ def explain(model_dir: str | Path, input_path: str, out: str | Path) -> Path:
     saliency = clip_saliency(network, clip, seed=config.seed)
 
     time_ms = (source_frames - source_frames[0]) * 1000.0 / float(video.fps)
-    profiles = {label: frame_shares(s) for label, s in saliency.items()}
-    video_p = dict(zip(LABELS, sigmoid(np.asarray(video_logits)).round(4).tolist(), strict=True))
-    clip_p = dict(zip(LABELS, sigmoid(clip_logits).round(4).tolist(), strict=True))
+    profiles = {label: temporal_profile(s) for label, s in saliency.items()}  # each frame's share
+    video_p = dict(zip(LABELS, expit(np.asarray(video_logits, dtype=np.float64)).round(4).tolist(), strict=True))
+    clip_p = dict(zip(LABELS, expit(clip_logits.astype(np.float64)).round(4).tolist(), strict=True))
 
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     step = float(np.mean(np.diff(source_frames))) if len(source_frames) > 1 else 1.0
     gif_fps = max(1.0, float(video.fps) / max(step, 1e-6))  # plays at the clip's real speed
-    write_cam_gif(frames.astype(np.float64), joint_unit_range(saliency["wma"]), out_dir / GIF_FILE, fps=gif_fps,
+    write_cam_gif(frames.astype(np.float64), normalise_cam(saliency["wma"]), out_dir / GIF_FILE, fps=gif_fps,
                   title=f"WMA p={video_p['wma']:.2f}")
     plot_profiles(profiles, time_ms, out_dir / PROFILE_FILE,
                   f"{Path(input_path).name}: SmoothGrad saliency per frame (view {view_used})")
@@ -175,4 +165,4 @@ def explain(model_dir: str | Path, input_path: str, out: str | Path) -> Path:
 
 
 
-__all__ = ["clip_saliency", "explain", "frame_shares", "joint_unit_range", "per_frame_sum", "plot_profiles"]
+__all__ = ["clip_saliency", "explain", "per_frame_sum", "plot_profiles"]

@@ -19,15 +19,14 @@ dynamic batch, opset 17, checked against eager within
 :data:`ONNX_TOLERANCE`) and ``logs/``. The card's ``data["views"]`` lists the
 trained views in fallback order and ``data["view_dirs"]`` their folder names.
 
-Lightning costs about 3 s to import and prediction does not need it, so
-:class:`Echo2CmrModule` is built on first access (module ``__getattr__``).
+The Lightning module lives in :mod:`~cardiolens.systems.echo2cmr.training`:
+Lightning costs about 3 s to import and prediction does not need it.
 """
 
 from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -105,56 +104,6 @@ def masked_bce(logits: Tensor, targets: Tensor, pos_weight: Tensor | None = None
     losses = F.binary_cross_entropy_with_logits(logits, filled, pos_weight=pos_weight, reduction="none")
     losses = torch.where(known, losses, torch.zeros_like(losses))
     return losses.sum() / known.sum().clamp(min=1)
-
-
-def _lightning_module_class() -> type:
-    import lightning as L
-
-    class Echo2CmrModule(L.LightningModule):
-        """Lightning wrapper: batches are (clips (batch, 1, T, S, S), labels (batch, n_labels) 1/0/NaN).
-
-        Logs ``train_loss`` and ``val_loss`` (masked BCE, per epoch); early stopping follows ``val_loss``.
-        """
-
-        def __init__(self, config: Echo2CmrConfig, pos_weight: Sequence[float] | None = None) -> None:
-            super().__init__()
-            self.config = config
-            self.network = build_network(config)
-            weights = np.ones(len(LABELS), np.float32) if pos_weight is None else np.asarray(pos_weight, np.float32)
-            self.register_buffer("pos_weight", torch.from_numpy(weights.copy()))
-
-        def forward(self, clips: Tensor) -> Tensor:
-            return self.network(clips)
-
-        def _step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
-            clips, labels = batch
-            loss = masked_bce(self(clips), labels, self.pos_weight)
-            self.log(f"{stage}_loss", loss, on_epoch=True, on_step=False, batch_size=clips.shape[0], prog_bar=stage == "val")
-            return loss
-
-        def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-            return self._step(batch, "train")
-
-        def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-            return self._step(batch, "val")
-
-        def configure_optimizers(self) -> torch.optim.Optimizer:
-            return torch.optim.AdamW(self.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay)
-
-    Echo2CmrModule.__module__ = __name__
-    Echo2CmrModule.__qualname__ = "Echo2CmrModule"
-    return Echo2CmrModule
-
-
-_CACHE: dict[str, type] = {}
-
-
-def __getattr__(name: str) -> Any:
-    if name == "Echo2CmrModule":
-        if name not in _CACHE:
-            _CACHE[name] = _lightning_module_class()
-        return _CACHE[name]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def export_onnx(network: torch.nn.Module, config: Echo2CmrConfig, path: str | Path) -> Path:

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 
 from cardiolens.errors import DataError, UsageError
 from cardiolens.io.atomic import atomic_path, write_text_atomic
@@ -36,22 +37,18 @@ PREDICTIONS_CSV = "predictions.csv"
 PREDICTIONS_JSON = "predictions.json"
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=np.float64)))
-
-
 def predict_video(predictor: Echo2CmrPredictor, video: EchoVideo) -> dict[str, Any]:
     """One prediction row for a decoded video (see the module docstring for the columns)."""
     view_model, _ = predictor.view_model_for(video.view)
     clips = predictor.eval_clips(video)
     logits = predictor.clip_logits(video.view, clips).mean(axis=0)
     row: dict[str, Any] = {"view": video.view, "view_model": view_model, "n_clips": len(clips)}
-    probabilities = _sigmoid(logits)
+    probabilities = expit(logits)
     for label, p in zip(LABELS, probabilities):
         row[f"{label}_probability"] = float(p)
     if predictor.config.mc_samples > 0:
         draws = predictor.mc_dropout_logits(video.view, clips, predictor.config.mc_samples)  # (n, clips, labels)
-        per_draw = _sigmoid(draws.mean(axis=1))  # a draw's video probability: mean logit over its clips
+        per_draw = expit(draws.mean(axis=1).astype(np.float64))  # a draw's video probability: mean logit over its clips
         for label, sd in zip(LABELS, per_draw.std(axis=0, ddof=1) if len(per_draw) > 1 else np.zeros(len(LABELS))):
             row[f"{label}_probability_sd"] = float(sd)
     return row

@@ -28,16 +28,17 @@ refuses those subjects.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, get_worker_info
 
 from cardiolens.data.cohort import validation_split
 from cardiolens.errors import UsageError
-from cardiolens.systems.echo2cmr import model as model_module
 from cardiolens.systems.echo2cmr.clips import (
     ClipAugmenter,
     clip_indices,
@@ -58,9 +59,11 @@ from cardiolens.systems.echo2cmr.model import (
     SYSTEM,
     VIEWS_DIR,
     WEIGHTS_FILE,
+    build_network,
     check_onnx,
     export_onnx,
     label_pos_weight,
+    masked_bce,
     view_dir_name,
 )
 from cardiolens.systems.model_dir import ModelCard, model_dir_writer
@@ -70,6 +73,38 @@ from cardiolens.train.fit import fit_keep_best
 MIN_TRAIN_VIDEOS = 4
 #: Validation clips compared between ONNX Runtime and eager at export.
 N_ONNX_CHECK = 4
+
+
+class Echo2CmrModule(L.LightningModule):
+    """Lightning wrapper: batches are (clips (batch, 1, T, S, S), labels (batch, n_labels) 1/0/NaN).
+
+    Logs ``train_loss`` and ``val_loss`` (masked BCE, per epoch); early stopping follows ``val_loss``.
+    """
+
+    def __init__(self, config: Echo2CmrConfig, pos_weight: Sequence[float] | None = None) -> None:
+        super().__init__()
+        self.config = config
+        self.network = build_network(config)
+        weights = np.ones(len(LABELS), np.float32) if pos_weight is None else np.asarray(pos_weight, np.float32)
+        self.register_buffer("pos_weight", torch.from_numpy(weights.copy()))
+
+    def forward(self, clips: torch.Tensor) -> torch.Tensor:
+        return self.network(clips)
+
+    def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
+        clips, labels = batch
+        loss = masked_bce(self(clips), labels, self.pos_weight)
+        self.log(f"{stage}_loss", loss, on_epoch=True, on_step=False, batch_size=clips.shape[0], prog_bar=stage == "val")
+        return loss
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "val")
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.AdamW(self.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay)
 
 
 class VideoClipDataset(Dataset):  # type: ignore[type-arg]
@@ -214,7 +249,7 @@ def _fit_view(
     val_videos, val_labels = val_set
     pos_weight = label_pos_weight(train_labels)
     torch.manual_seed(config.seed)  # the initial weights
-    module = model_module.Echo2CmrModule(config, pos_weight)
+    module = Echo2CmrModule(config, pos_weight)
     train_data = VideoClipDataset(train_videos, train_labels, config, train=True, seed=config.seed)
     val_data = VideoClipDataset(val_videos, val_labels, config, train=False, seed=config.seed)
     generator = torch.Generator().manual_seed(config.seed)
