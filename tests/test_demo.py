@@ -32,3 +32,9 @@ def test_demo_end_to_end_small(tmp_path):
     assert echo["simulated"] is True and set(echo["metrics"]) == {f"auc_{k}" for k in ("wma", "lge", "t1", "t2", "ecv")}
     assert echo["metrics"]["auc_wma"]["ci"] is not None and echo["n_pairs"] > 0
     assert (tmp_path / "demo" / "echo2cmr_explain" / "saliency_wma.gif").exists()
+    # the scar-pattern step fine-tuned Lite0 on simulated maps, evaluated other subjects against their abnormal myocardium
+    scar = summary["scar_pattern"]
+    assert scar["simulated"] is True and scar["metrics"]["accuracy"]["ci"] is not None
+    assert 0.0 <= scar["metrics"]["scar_pointing_game"]["value"] <= 1.0
+    assert sum(map(sum, scar["confusion_matrix"]["rows_true_columns_predicted"])) == scar["n_eval_subjects"]
+    assert (tmp_path / "demo" / "scar_pattern_explain" / "activations.png").exists()

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from rich.progress import Progress
 
-from cardiolens import SIMULATED_NOTICE, __version__, demo_echo2cmr, demo_ecg2lvm, demo_nicm
+from cardiolens import SIMULATED_NOTICE, __version__, demo_echo2cmr, demo_ecg2lvm, demo_nicm, demo_scar_pattern
 from cardiolens.data import CINE_LABELS, LGE_LABELS, MAP_LABELS, CineCMR
 from cardiolens.demo_measure import add_to_report, measure_cohort
 from cardiolens.errors import DataError
@@ -146,8 +146,8 @@ def run_demo(out_dir: str | Path, n_subjects: int = 10, seed: int = 0, progress:
     manifest = pd.DataFrame([s.attributes for s in studies])
     manifest.insert(1, "simulated", True)
 
-    steps = "writing, reading back, measuring, ecg2lvm, cine-seg + nicm, echo2cmr"
-    step = progress.add_task(steps, total=6) if progress else None
+    steps = "writing, reading back, measuring, ecg2lvm, cine-seg + nicm, echo2cmr, scar-pattern"
+    step = progress.add_task(steps, total=7) if progress else None
 
     def advance() -> None:
         if progress is not None and step is not None:
@@ -176,6 +176,9 @@ def run_demo(out_dir: str | Path, n_subjects: int = 10, seed: int = 0, progress:
     advance()
     echo2cmr_result = demo_echo2cmr.run(out, seed=seed)
     demo_echo2cmr.add_to_report(report, echo2cmr_result, out)
+    advance()
+    scar_pattern_result = demo_scar_pattern.run(out, seed=seed)
+    demo_scar_pattern.add_to_report(report, scar_pattern_result, out)
     report_path = report.write(out / "report.html")
     summary = {
         "notice": SIMULATED_NOTICE,
@@ -191,6 +194,7 @@ def run_demo(out_dir: str | Path, n_subjects: int = 10, seed: int = 0, progress:
         "ecg2lvm": ecg2lvm_result,
         "nicm": nicm_result,
         "echo2cmr": echo2cmr_result,
+        "scar_pattern": scar_pattern_result,
     }
     write_text_atomic(out / "summary.json", json.dumps(summary, indent=1, default=str))
     advance()

@@ -101,7 +101,7 @@ def synth(
     n: int = typer.Option(20, "--n", min=1, help="Number of subjects."),
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same cohort)."),
     fmt: str = typer.Option("nifti", "--format", help="Image format: nifti or dicom."),
-    kind: str = typer.Option("full", "--kind", help="full (cine, LGE, maps, echo, ECG, outcomes), ecg (ECG-LV mass pairs only, fast) or echo (echo-CMR pairs: cmr.csv, echo.csv, videos)."),
+    kind: str = typer.Option("full", "--kind", help="full (cine, LGE, maps, echo, ECG, outcomes), ecg (ECG-LV mass pairs only, fast), echo (echo-CMR pairs: cmr.csv, echo.csv, videos) or maps (%ΔSI/T1/T2 maps with scar-pattern labels only, fast)."),
     first_index: int = typer.Option(0, "--first-index", min=0, help="Index of the first subject (a later index gives a disjoint cohort)."),
 ) -> None:
     """Simulate a labelled cohort. SIMULATED DATA."""
@@ -120,6 +120,10 @@ def synth(
             from cardiolens.synth.echo_cohort import write_paired_echo_cohort
 
             folder = write_paired_echo_cohort(out, n=n, seed=seed, first_index=first_index)
+        elif kind == "maps":
+            from cardiolens.synth.maps_cohort import write_maps_cohort
+
+            folder = write_maps_cohort(out, n=n, seed=seed, first_index=first_index)
         else:
-            raise UsageError(f"--kind must be full, ecg or echo, got {kind!r}")
+            raise UsageError(f"--kind must be full, ecg, echo or maps, got {kind!r}")
     typer.echo(f"wrote {n} SIMULATED subjects to {folder}")

@@ -24,14 +24,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
-from cardiolens.errors import CorruptFileError, MissingDataError, UsageError
-from cardiolens.io.files import require_file
+from cardiolens.errors import MissingDataError, UsageError
+from cardiolens.nn.weights import LoadReport, load_by_name, read_state_dict
 
 #: Per-channel (R, G, B) mean and standard deviation of ImageNet images scaled to [0, 1].
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -151,69 +150,6 @@ def feature_layer_names(model: VGG) -> list[str]:
     return [f"features.{i}" for i, m in enumerate(model.features) if isinstance(m, nn.Conv2d)]
 
 
-@dataclass
-class LoadReport:
-    """What :func:`load_torchvision_state_dict` did with each parameter.
-
-    Attributes:
-        loaded: model keys filled from the source.
-        adapted: keys loaded after a documented change (the first convolution
-            for ``in_channels != 3``); also listed in ``loaded``.
-        skipped: model key -> reason, e.g. ``"shape (1000, 4096) vs (5, 64)"``
-            (source shape vs model shape); these keep their initial values.
-        missing: model keys absent from the source (keep their initial values).
-        unexpected: source keys the model does not have (ignored).
-    """
-
-    loaded: list[str] = field(default_factory=list)
-    adapted: list[str] = field(default_factory=list)
-    skipped: dict[str, str] = field(default_factory=dict)
-    missing: list[str] = field(default_factory=list)
-    unexpected: list[str] = field(default_factory=list)
-
-    def summary(self) -> str:
-        """One line for logs."""
-        parts = [f"{len(self.loaded)} loaded"]
-        if self.adapted:
-            parts.append(f"{len(self.adapted)} adapted ({', '.join(self.adapted)})")
-        if self.skipped:
-            parts.append("skipped: " + "; ".join(f"{k} {v}" for k, v in self.skipped.items()))
-        if self.missing:
-            parts.append(f"{len(self.missing)} missing")
-        if self.unexpected:
-            parts.append(f"{len(self.unexpected)} unexpected")
-        return ", ".join(parts)
-
-
-def _read_state_dict(source: str | os.PathLike[str] | Mapping[str, Tensor]) -> tuple[str, dict[str, Tensor]]:
-    if isinstance(source, Mapping):
-        name, obj = "<state dict>", source
-    else:
-        path = require_file(source)
-        name = str(path)
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # torch raises several types for foreign or damaged files
-            raise CorruptFileError(path, f"not a PyTorch file loadable with weights_only=True ({type(exc).__name__}: {exc})") from exc
-    # Training checkpoints often nest the weights (Lightning: "state_dict").
-    if isinstance(obj, Mapping) and isinstance(obj.get("state_dict"), Mapping):
-        obj = obj["state_dict"]
-    if not isinstance(obj, Mapping) or not all(isinstance(k, str) and isinstance(v, Tensor) for k, v in obj.items()):
-        raise MissingDataError(name, f"not a state dict (a mapping of parameter names to tensors); found {type(obj).__name__}")
-    # nn.DataParallel prefixes every key with "module.".
-    state = {k.removeprefix("module."): v for k, v in obj.items()}
-    if not any(k.startswith(("features.", "classifier.")) for k in state):
-        raise MissingDataError(name, "no VGG parameters (features.N.* / classifier.N.*) in the state dict")
-    return name, state
-
-
-def _adapt_first_conv(weight: Tensor, in_channels: int) -> Tensor:
-    # Average the RGB filters and spread them over the new channels, scaled by 3 / in_channels
-    # so a grey image copied to every channel gives the same response as the grey RGB image did.
-    mean = weight.mean(dim=1, keepdim=True)
-    return mean.repeat(1, in_channels, 1, 1) * (3.0 / in_channels)
-
-
 def load_torchvision_state_dict(
     model: VGG, path_or_state_dict: str | os.PathLike[str] | Mapping[str, Tensor]
 ) -> LoadReport:
@@ -236,27 +172,7 @@ def load_torchvision_state_dict(
             is not a state dict or holds no VGG keys.
         CorruptFileError: a file torch cannot read.
     """
-    name, source = _read_state_dict(path_or_state_dict)
-    target = model.state_dict()
-    report = LoadReport()
-    to_load: dict[str, Tensor] = {}
-    for key, current in target.items():
-        if key not in source:
-            report.missing.append(key)
-            continue
-        value = source[key]
-        if key == _FIRST_CONV and value.ndim == 4 and value.shape[1] == 3 and current.shape[1] != 3:
-            value = _adapt_first_conv(value, current.shape[1])
-            report.adapted.append(key)
-        if tuple(value.shape) != tuple(current.shape):
-            report.skipped[key] = f"shape {tuple(value.shape)} vs {tuple(current.shape)}"
-            if key in report.adapted:
-                report.adapted.remove(key)
-            continue
-        to_load[key] = value.to(dtype=current.dtype)
-        report.loaded.append(key)
-    report.unexpected = [k for k in source if k not in target]
-    if not report.loaded:
-        raise MissingDataError(name, f"no parameter matches this VGG{model.depth} in name and shape ({report.summary()})")
-    model.load_state_dict(to_load, strict=False)
-    return report
+    name, source = read_state_dict(path_or_state_dict)
+    if not any(k.startswith(("features.", "classifier.")) for k in source):
+        raise MissingDataError(name, "no VGG parameters (features.N.* / classifier.N.*) in the state dict")
+    return load_by_name(model, source, name=name, what=f"this VGG{model.depth}", first_conv=_FIRST_CONV)

@@ -13,8 +13,8 @@ from types import ModuleType
 from cardiolens.errors import UsageError
 
 #: System id -> module; the systems of later issues are added as they land.
-SYSTEMS: dict[str, str] = {"ecg2lvm": "cardiolens.systems.ecg2lvm", "cine-seg": "cardiolens.systems.cine_seg", "nicm": "cardiolens.systems.nicm", "echo2cmr": "cardiolens.systems.echo2cmr"}
-PLANNED: tuple[str, ...] = ("scar-pattern", "lge")
+SYSTEMS: dict[str, str] = {"ecg2lvm": "cardiolens.systems.ecg2lvm", "cine-seg": "cardiolens.systems.cine_seg", "nicm": "cardiolens.systems.nicm", "echo2cmr": "cardiolens.systems.echo2cmr", "scar-pattern": "cardiolens.systems.scar_pattern"}
+PLANNED: tuple[str, ...] = ("lge",)
 
 
 def system_module(system: str) -> ModuleType:

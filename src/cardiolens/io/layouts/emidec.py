@@ -160,8 +160,8 @@ def scan(root: Path) -> Cohort:
     return Cohort(layout=NAME, root=root, records=records, bad_cases=bad)
 
 
-def _read_png(path: Path, what: str) -> np.ndarray:
-    """Decode a PNG to a 2-D array; greyscale images keep their values."""
+def read_png(path: Path, what: str) -> np.ndarray:
+    """Decode a PNG slice (``what`` = "image" or "mask") to a 2-D array; greyscale images keep their values."""
     require_file(path)
     try:
         with Image.open(path) as img:
@@ -199,12 +199,12 @@ def load(record: SubjectRecord) -> CMRVolume:
         raise MissingDataError(folder, f"{len(pairs)} slice(s) found, manifest.csv lists {expected}")
     images, masks = [], []
     for image_path, mask_path in pairs:
-        image = _read_png(image_path, "image")
+        image = read_png(image_path, "image")
         if images and image.shape != images[0].shape:
             raise InconsistentGeometryError(
                 image_path, f"size {image.shape} differs from {pairs[0][0].name} {images[0].shape}"
             )
-        mask = _read_png(mask_path, "mask")
+        mask = read_png(mask_path, "mask")
         if mask.shape != image.shape:
             raise InconsistentGeometryError(
                 mask_path, f"mask size {mask.shape} differs from image {image_path.name} {image.shape}"

@@ -4,6 +4,7 @@
 
     ROOT/SIMULATED_DATA.txt        the notice that nothing here is patient data
     ROOT/manifest.csv              one row per subject: labels, demographics, truth, outcomes
+                                   (maps-only cohorts hold only the map files below)
     ROOT/SIMxxxx/subject.json      geometry/time extras (trigger times, ED/ES, spacing_known, truth)
     ROOT/SIMxxxx/cine.nii.gz       or cine_dicom/ (one MR file per slice and frame)
     ROOT/SIMxxxx/cine_seg.nii.gz   labels of every frame (CINE_LABELS)
@@ -132,15 +133,20 @@ def looks_like(root: Path) -> bool:
 
 
 def scan(root: Path) -> Cohort:
-    """One record per manifest row; label = the cine group."""
+    """One record per manifest row (``subject_id`` is required).
+
+    Label = the ``cine_group`` column when present (full cohort), else
+    ``scar_pattern`` (the maps-only cohort of :mod:`cardiolens.synth.maps_cohort`),
+    else None.
+    """
     path = root / MANIFEST_FILE
     try:
         table = pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise MalformedTableError(path, f"cannot parse CSV ({exc})") from exc
-    missing = {"subject_id", "cine_group"} - set(table.columns)
-    if missing:
-        raise MalformedTableError(path, f"missing column(s) {', '.join(sorted(missing))}")
+    if "subject_id" not in table.columns:
+        raise MalformedTableError(path, "missing column(s) subject_id")
+    label_column = next((c for c in ("cine_group", "scar_pattern") if c in table.columns), None)
     records: list[SubjectRecord] = []
     bad: list[BadCase] = []
     for row in table.to_dict(orient="records"):
@@ -150,7 +156,8 @@ def scan(root: Path) -> Cohort:
             bad.append(BadCase(sid, str(folder / "subject.json"), "subject folder or subject.json missing"))
             continue
         attrs = {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items() if k != "subject_id"}
-        records.append(SubjectRecord(subject_id=sid, label=str(row["cine_group"]), paths={"folder": folder}, attributes=attrs))
+        label = None if label_column is None or attrs.get(label_column) is None else str(attrs[label_column])
+        records.append(SubjectRecord(subject_id=sid, label=label, paths={"folder": folder}, attributes=attrs))
     return Cohort(layout=NAME, root=root, records=records, bad_cases=bad, simulated=True)
 
 
@@ -249,10 +256,12 @@ def load_ecg(record: SubjectRecord, sidecar: dict[str, Any] | None = None) -> EC
     return ecg
 
 
-def load(record: SubjectRecord) -> SyntheticStudy:
-    """Every modality of one simulated subject."""
+def load(record: SubjectRecord) -> SyntheticStudy | dict[str, CMRVolume]:
+    """Every modality of one simulated subject; only its maps (by kind) in a maps-only cohort (``subject.json`` kind "maps")."""
     side = _sidecar(record.paths["folder"])  # read once for all five parts
     try:
+        if side.get("kind") == "maps":
+            return load_maps(record, side)
         return SyntheticStudy(
             subject_id=record.subject_id,
             cine=load_cine(record, side),
