@@ -32,7 +32,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, get_worker_info
@@ -68,6 +67,7 @@ from cardiolens.systems.echo2cmr.model import (
 )
 from cardiolens.systems.model_dir import ModelCard, model_dir_writer
 from cardiolens.train.fit import fit_keep_best
+from cardiolens.train.module import SupervisedModule
 
 #: Fewest training videos of a view worth a network.
 MIN_TRAIN_VIDEOS = 4
@@ -75,36 +75,20 @@ MIN_TRAIN_VIDEOS = 4
 N_ONNX_CHECK = 4
 
 
-class Echo2CmrModule(L.LightningModule):
+class Echo2CmrModule(SupervisedModule):
     """Lightning wrapper: batches are (clips (batch, 1, T, S, S), labels (batch, n_labels) 1/0/NaN).
 
     Logs ``train_loss`` and ``val_loss`` (masked BCE, per epoch); early stopping follows ``val_loss``.
     """
 
     def __init__(self, config: Echo2CmrConfig, pos_weight: Sequence[float] | None = None) -> None:
-        super().__init__()
+        super().__init__(build_network(config), config.lr, config.weight_decay)
         self.config = config
-        self.network = build_network(config)
         weights = np.ones(len(LABELS), np.float32) if pos_weight is None else np.asarray(pos_weight, np.float32)
         self.register_buffer("pos_weight", torch.from_numpy(weights.copy()))
 
-    def forward(self, clips: torch.Tensor) -> torch.Tensor:
-        return self.network(clips)
-
-    def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
-        clips, labels = batch
-        loss = masked_bce(self(clips), labels, self.pos_weight)
-        self.log(f"{stage}_loss", loss, on_epoch=True, on_step=False, batch_size=clips.shape[0], prog_bar=stage == "val")
-        return loss
-
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "train")
-
-    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "val")
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.AdamW(self.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay)
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return masked_bce(outputs, targets, self.pos_weight)
 
 
 class VideoClipDataset(Dataset):  # type: ignore[type-arg]

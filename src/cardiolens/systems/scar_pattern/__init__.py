@@ -42,7 +42,7 @@ def evaluate(model_dir: str | Path, data: str | Path, out: str | Path) -> Path:
     """Write ``metrics.json``, ``predictions.csv`` and ``report.html`` for held-out subjects."""
     from cardiolens.systems.scar_pattern.evaluation import evaluate as _evaluate
 
-    return Path(_evaluate(str(model_dir), str(data), str(out)))
+    return _evaluate(model_dir, data, out)
 
 
 def predict(model_dir: str | Path, inputs: Sequence[str], out: str | Path) -> Path:

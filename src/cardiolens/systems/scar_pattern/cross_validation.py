@@ -58,7 +58,11 @@ from cardiolens.systems.scar_pattern.feature_maps import (
     scar_maps,
     score_alignment,
 )
-from cardiolens.systems.scar_pattern.model import SYSTEM, case_aggregation
+from cardiolens.systems.scar_pattern.model import (
+    SYSTEM,
+    case_aggregation,
+    network_probabilities,
+)
 from cardiolens.systems.scar_pattern.training import (
     fit_network,
     split_subjects,
@@ -90,16 +94,6 @@ def make_splits(slices: SliceSet, config: ScarPatternConfig) -> tuple[list[Split
     return [split], f"patient_train_test_split(test_fraction={config.test_fraction}, seed={config.seed}, stratify={stratify})"
 
 
-def _test_probabilities(network: Any, images: np.ndarray) -> np.ndarray:
-    import torch
-    from scipy.special import softmax
-
-    network.eval()
-    with torch.no_grad():
-        logits = torch.cat([network(torch.from_numpy(images[i : i + 64])) for i in range(0, len(images), 64)]).numpy()
-    return softmax(logits.astype(np.float64), axis=1)
-
-
 def run_variant(slices: SliceSet, splits: list[Split], config: ScarPatternConfig, source: str) -> dict[str, Any]:
     """Train and test one variant on every split: out-of-fold probabilities (NaN for slices never tested), maps, timings."""
     probabilities = np.full((len(slices.labels), len(slices.class_names)), np.nan)
@@ -110,7 +104,7 @@ def run_variant(slices: SliceSet, splits: list[Split], config: ScarPatternConfig
         train_ids, val_ids, _ = split_subjects(train_part, config, f"{source} fold {k}")
         network, summary = fit_network(train_part.subset(train_ids), train_part.subset(val_ids), config, None)
         test = slices.subset(split.test)
-        probabilities[np.isin(subject_of_slice, split.test)] = _test_probabilities(network, test.images)
+        probabilities[np.isin(subject_of_slice, split.test)] = network_probabilities(network, test.images)
         maps.append(scar_maps(network, test))
         folds.append({"fold": k, "n_train_subjects": len(train_ids), "n_val_subjects": len(val_ids), "n_test_subjects": len(split.test),
                       "seconds": summary["train_seconds"], "phases": summary["phases"], "weights": summary["weights"]})

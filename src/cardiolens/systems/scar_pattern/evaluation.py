@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import dataclasses
 import io
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from cardiolens.io.atomic import write_text_atomic
 from cardiolens.stats.auc import roc_auc_ci
 from cardiolens.stats.bootstrap import bootstrap_ci
 from cardiolens.stats.classification import classification_metrics
@@ -201,16 +203,12 @@ def _report(result: dict[str, Any], slices: SliceSet, predictor: ScarPredictor) 
     return report
 
 
-def evaluate(model_dir: str, data: str, out: str) -> Any:
+def evaluate(model_dir: str | Path, data: str | Path, out: str | Path) -> Path:
     """Write ``metrics.json``, ``predictions.csv`` (one row per case), ``slice_predictions.csv`` and ``report.html``.
 
     Raises:
         UsageError: ``data`` holds subjects the model was trained on.
     """
-    from pathlib import Path
-
-    from cardiolens.io.atomic import write_text_atomic
-
     predictor = ScarPredictor.load(model_dir)
     config = dataclasses.replace(predictor.config, channels=predictor.channels)
     slices, bad = load_slice_set(data, config)
@@ -228,5 +226,5 @@ def evaluate(model_dir: str, data: str, out: str) -> Any:
         extra["alignment"] = alignment_summary(result["alignment"], config.cam_top_fraction)
     document = metrics_document(SYSTEM, data, slices.layout, len(slices.case_labels), model, result["metrics"], extra)
     folder = write_evaluation(out, document, result["cases"], _report(result, slices, predictor))
-    write_text_atomic(Path(folder) / "slice_predictions.csv", result["slices"].to_csv(index=False))
+    write_text_atomic(folder / "slice_predictions.csv", result["slices"].to_csv(index=False))
     return folder

@@ -62,6 +62,22 @@ def aggregate_cases(probabilities: np.ndarray, subject_ids: Sequence[str], metho
     return order, np.asarray(rows, dtype=float).reshape(len(order), probabilities.shape[1])
 
 
+def network_logits(network: torch.nn.Module, images: np.ndarray) -> np.ndarray:
+    """Logits (N, K) of preprocessed slices (N, C, H, W), in batches, without gradients.
+
+    The modules' train/eval modes are left as they are (Monte-Carlo dropout sets them).
+    """
+    with torch.no_grad():
+        out = [network(torch.from_numpy(np.ascontiguousarray(images[i : i + PREDICT_BATCH], dtype=np.float32))).numpy()
+               for i in range(0, len(images), PREDICT_BATCH)]
+    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+
+def network_probabilities(network: torch.nn.Module, images: np.ndarray) -> np.ndarray:
+    """Softmax probabilities (N, K) of the network in eval mode."""
+    return _softmax(network_logits(network.eval(), images))
+
+
 @dataclass
 class ScarPredictor:
     """A loaded model directory: network (eval mode), config, class names and card."""
@@ -100,20 +116,11 @@ class ScarPredictor:
     def logits(self, images: np.ndarray) -> np.ndarray:
         """Logits (N, K) of preprocessed slices (N, C, H, W), eval mode, in batches."""
         self.network.eval()
-        return self._forward(images)
-
-    def _forward(self, images: np.ndarray) -> np.ndarray:
-        # keeps the modules' train/eval modes as they are (Monte-Carlo dropout sets them)
-        out = []
-        with torch.no_grad():
-            for start in range(0, len(images), PREDICT_BATCH):
-                batch = torch.from_numpy(np.ascontiguousarray(images[start : start + PREDICT_BATCH], dtype=np.float32))
-                out.append(self.network(batch).numpy())
-        return np.concatenate(out) if out else np.zeros((0, len(self.class_names)), np.float32)
+        return network_logits(self.network, images)
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         """Softmax probabilities (N, K)."""
-        return _softmax(self.logits(images))
+        return network_probabilities(self.network, images)
 
     def mc_probabilities(self, images: np.ndarray, n: int | None = None) -> np.ndarray:
         """Monte-Carlo dropout probabilities (n, N, K): only the Dropout layers in train mode, seeded with ``config.seed``."""
@@ -128,7 +135,7 @@ class ScarPredictor:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(self.config.seed)
                 for _ in range(samples):
-                    draws.append(_softmax(self._forward(images)))
+                    draws.append(_softmax(network_logits(self.network, images)))
         finally:
             self.network.eval()
         return np.stack(draws)

@@ -27,7 +27,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 import numpy as np
 import torch
 from torch.nn import functional as F
@@ -54,33 +53,18 @@ from cardiolens.systems.scar_pattern.model import (
     case_aggregation,
 )
 from cardiolens.train.fit import fit_keep_best
+from cardiolens.train.module import SupervisedModule
 
 
-class ScarModule(L.LightningModule):
-    """Lightning wrapper: batches are (images (B, C, H, W), slice class (B,)); logs ``train_loss``/``val_loss``."""
+class ScarModule(SupervisedModule):
+    """Lightning wrapper: batches are (images (B, C, H, W), slice class (B,)); class-weighted cross-entropy."""
 
     def __init__(self, network: ScarNet, lr: float, weight_decay: float, class_weights: np.ndarray) -> None:
-        super().__init__()
-        self.network = network
-        self.lr = lr
-        self.weight_decay = weight_decay
+        super().__init__(network, lr, weight_decay)
         self.register_buffer("class_weights", torch.as_tensor(class_weights, dtype=torch.float32))
 
-    def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
-        images, labels = batch
-        loss = F.cross_entropy(self.network(images), labels, weight=self.class_weights)
-        self.log(f"{stage}_loss", loss, on_epoch=True, on_step=False, batch_size=images.shape[0], prog_bar=stage == "val")
-        return loss
-
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "train")
-
-    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "val")
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        trainable = [p for p in self.network.parameters() if p.requires_grad]
-        return torch.optim.AdamW(trainable, lr=self.lr, weight_decay=self.weight_decay)
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(outputs, targets, weight=self.class_weights)
 
 
 class SliceDataset(Dataset):  # type: ignore[type-arg]
