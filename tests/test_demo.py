@@ -38,3 +38,10 @@ def test_demo_end_to_end_small(tmp_path):
     assert 0.0 <= scar["metrics"]["scar_pointing_game"]["value"] <= 1.0
     assert sum(map(sum, scar["confusion_matrix"]["rows_true_columns_predicted"])) == scar["n_eval_subjects"]
     assert (tmp_path / "demo" / "scar_pattern_explain" / "activations.png").exists()
+    # the lge step trained a small 3-D U-Net on simulated HCM stacks, evaluated it and 5SD on other subjects, predicted and explained one
+    lge = summary["lge"]
+    assert lge["simulated"] is True and lge["unet3d"]["dice_myocardium"]["ci"] is not None
+    assert lge["nsd_in_manual_myocardium"]["dice_myocardium"]["value"] == 1.0  # the manual myocardium, scored against itself
+    assert 0.0 <= lge["unet3d"]["burden_over_15pct_accuracy"]["value"] <= 1.0
+    assert (tmp_path / "demo" / "lge_predict" / "predictions.csv").exists()
+    assert any((tmp_path / "demo" / "lge_explain").glob("gradcam_slice_*.png"))

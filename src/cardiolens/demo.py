@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from rich.progress import Progress
 
-from cardiolens import SIMULATED_NOTICE, __version__, demo_echo2cmr, demo_ecg2lvm, demo_nicm, demo_scar_pattern
+from cardiolens import SIMULATED_NOTICE, __version__, demo_echo2cmr, demo_ecg2lvm, demo_lge, demo_nicm, demo_scar_pattern
 from cardiolens.data import CINE_LABELS, LGE_LABELS, MAP_LABELS, CineCMR
 from cardiolens.demo_measure import add_to_report, measure_cohort
 from cardiolens.errors import DataError
@@ -146,8 +146,8 @@ def run_demo(out_dir: str | Path, n_subjects: int = 10, seed: int = 0, progress:
     manifest = pd.DataFrame([s.attributes for s in studies])
     manifest.insert(1, "simulated", True)
 
-    steps = "writing, reading back, measuring, ecg2lvm, cine-seg + nicm, echo2cmr, scar-pattern"
-    step = progress.add_task(steps, total=7) if progress else None
+    steps = "writing, reading back, measuring, ecg2lvm, cine-seg + nicm, echo2cmr, scar-pattern, lge"
+    step = progress.add_task(steps, total=8) if progress else None
 
     def advance() -> None:
         if progress is not None and step is not None:
@@ -179,6 +179,9 @@ def run_demo(out_dir: str | Path, n_subjects: int = 10, seed: int = 0, progress:
     advance()
     scar_pattern_result = demo_scar_pattern.run(out, seed=seed)
     demo_scar_pattern.add_to_report(report, scar_pattern_result, out)
+    advance()
+    lge_result = demo_lge.run(out, seed=seed)
+    demo_lge.add_to_report(report, lge_result, out)
     report_path = report.write(out / "report.html")
     summary = {
         "notice": SIMULATED_NOTICE,
@@ -195,6 +198,7 @@ def run_demo(out_dir: str | Path, n_subjects: int = 10, seed: int = 0, progress:
         "nicm": nicm_result,
         "echo2cmr": echo2cmr_result,
         "scar_pattern": scar_pattern_result,
+        "lge": lge_result,
     }
     write_text_atomic(out / "summary.json", json.dumps(summary, indent=1, default=str))
     advance()

@@ -101,7 +101,7 @@ def synth(
     n: int = typer.Option(20, "--n", min=1, help="Number of subjects."),
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same cohort)."),
     fmt: str = typer.Option("nifti", "--format", help="Image format: nifti or dicom."),
-    kind: str = typer.Option("full", "--kind", help="full (cine, LGE, maps, echo, ECG, outcomes), ecg (ECG-LV mass pairs only, fast), echo (echo-CMR pairs: cmr.csv, echo.csv, videos) or maps (%ΔSI/T1/T2 maps with scar-pattern labels only, fast)."),
+    kind: str = typer.Option("full", "--kind", help="full (cine, LGE, maps, echo, ECG, outcomes), ecg (ECG-LV mass pairs only, fast), echo (echo-CMR pairs: cmr.csv, echo.csv, videos), maps (%ΔSI/T1/T2 maps with scar-pattern labels only, fast) or lge (LGE stacks with mid-wall/patchy scar of 0-40 % LGE only, fast)."),
     first_index: int = typer.Option(0, "--first-index", min=0, help="Index of the first subject (a later index gives a disjoint cohort)."),
 ) -> None:
     """Simulate a labelled cohort. SIMULATED DATA."""
@@ -124,6 +124,10 @@ def synth(
             from cardiolens.synth.maps_cohort import write_maps_cohort
 
             folder = write_maps_cohort(out, n=n, seed=seed, first_index=first_index)
+        elif kind == "lge":
+            from cardiolens.synth.lge_cohort import write_lge_cohort
+
+            folder = write_lge_cohort(out, n=n, seed=seed, first_index=first_index)
         else:
-            raise UsageError(f"--kind must be full, ecg, echo or maps, got {kind!r}")
+            raise UsageError(f"--kind must be full, ecg, echo, maps or lge, got {kind!r}")
     typer.echo(f"wrote {n} SIMULATED subjects to {folder}")

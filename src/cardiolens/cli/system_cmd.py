@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-_SYSTEM_HELP = "System id (nicm, cine-seg, ecg2lvm, echo2cmr, scar-pattern; lge is planned)."
+_SYSTEM_HELP = "System id (nicm, cine-seg, ecg2lvm, echo2cmr, scar-pattern, lge)."
 
 
 def train(
@@ -61,7 +61,7 @@ def explain(
 
 
 def crossval(
-    system: str = typer.Argument(..., help="System id with a cross-validation (nicm, scar-pattern)."),
+    system: str = typer.Argument(..., help="System id with a cross-validation (nicm, scar-pattern, lge)."),
     data: str = typer.Option(..., "--data", help="Cohort folder (layout auto-detected)."),
     out: Path = typer.Option(..., "--out", help="Folder for metrics.json, predictions.csv, report.html and the fold models."),
     config: Path | None = typer.Option(None, "--config", help="JSON or TOML file with config values."),

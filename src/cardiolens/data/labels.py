@@ -21,6 +21,10 @@ LGE_LABELS: Final[dict[str, int]] = {
     "mvo": 4,
 }
 
+#: %LGE at or above which an LGE study carries the >15 % scar burden that doubled sudden-death
+#: risk in HCM (Chan et al., Circulation 2014;130:484); shared by the measurement and the simulator.
+LGE_BURDEN_CUTOFF_PCT: Final[float] = 15.0
+
 #: Labels of parametric-map / oxygenation-sensitive masks.
 MAP_LABELS: Final[dict[str, int]] = {
     "background": 0,

@@ -36,7 +36,7 @@ from typing import Any, Final, Literal
 import numpy as np
 from scipy import ndimage
 
-from cardiolens.data.labels import CINE_LABELS, LGE_LABELS, MAP_LABELS
+from cardiolens.data.labels import CINE_LABELS, LGE_BURDEN_CUTOFF_PCT, LGE_LABELS, MAP_LABELS
 from cardiolens.data.volume import CMRVolume
 from cardiolens.errors import InconsistentGeometryError, MissingDataError, UsageError
 
@@ -52,7 +52,7 @@ DEFAULT_N_SD: Final[float] = 5.0
 #: n-SD screen that finds the enhanced region for automatic FWHM.
 DEFAULT_FWHM_SCREEN_N_SD: Final[float] = 2.0
 #: %LGE at or above which ``burden_over_15pct`` is set (Chan 2014).
-BURDEN_CUTOFF_PCT: Final[float] = 15.0
+BURDEN_CUTOFF_PCT: Final[float] = LGE_BURDEN_CUTOFF_PCT
 #: Fewest remote voxels for a per-slice threshold; smaller slices (apex) use the remote of all slices.
 MIN_REMOTE_VOXELS: Final[int] = 20
 #: Angular sectors per slice used to find the remote myocardium automatically.

@@ -20,9 +20,10 @@ Everything here is simulated and says so (``SIMULATED_NOTICE``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -30,7 +31,8 @@ import pandas as pd
 from cardiolens import SIMULATED_NOTICE
 from cardiolens.data import CINE_GROUPS, SCAR_PATTERNS
 from cardiolens.errors import UsageError
-from cardiolens.io.layouts.synthetic import Format, SyntheticStudy, write_cohort
+from cardiolens.io.atomic import atomic_dir
+from cardiolens.io.layouts.synthetic import MANIFEST_FILE, NOTICE_FILE, Format, SyntheticStudy, write_cohort
 from cardiolens.synth.cine import simulate_cine
 from cardiolens.synth.ecg import simulate_ecg
 from cardiolens.synth.echo import simulate_echo
@@ -158,6 +160,38 @@ def write_simulated_cohort(out_dir: str | Path, n: int = 20, seed: int = 0, fmt:
     return write_cohort(studies, manifest, out_dir, fmt)
 
 
+Payload = TypeVar("Payload")
+
+
+def write_subject_folders(
+    out_dir: str | Path,
+    n: int,
+    first_index: int,
+    simulate: Callable[[int], tuple[dict[str, Any], Payload]],
+    write_subject: Callable[[Path, Payload], None],
+) -> Path:
+    """Write a single-modality simulated cohort in the synthetic layout, atomically.
+
+    ``simulate(index)`` gives a subject's manifest row (with ``subject_id``)
+    and its data; ``write_subject(folder, data)`` writes the data into the
+    subject's folder. The cohort folder appears only when complete.
+    """
+    if n < 1 or first_index < 0:
+        raise UsageError(f"the cohort needs at least 1 subject and first_index >= 0, got n={n}, first_index={first_index}")
+    target = Path(out_dir)
+    with atomic_dir(target) as tmp:
+        (tmp / NOTICE_FILE).write_text(SIMULATED_NOTICE + "\n", encoding="utf-8")
+        rows = []
+        for index in range(first_index, first_index + n):
+            row, data = simulate(index)
+            folder = tmp / str(row["subject_id"])
+            folder.mkdir()
+            write_subject(folder, data)
+            rows.append(row)
+        pd.DataFrame(rows).to_csv(tmp / MANIFEST_FILE, index=False)
+    return target
+
+
 __all__ = [
     "SIMULATED_NOTICE",
     "SyntheticStudy",
@@ -165,4 +199,5 @@ __all__ = [
     "simulate_subject",
     "subject_id_for",
     "write_simulated_cohort",
+    "write_subject_folders",
 ]

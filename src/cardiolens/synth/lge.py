@@ -1,8 +1,8 @@
 """Simulated late-gadolinium-enhancement (LGE) short-axis stacks with scar ground truth.
 
-The LV comes from :func:`~cardiolens.synth.phantom.draw_static_heart` (half
-of the subjects have HCM-like asymmetric septal hypertrophy, independent of
-the pattern). Scar is grown inside the myocardium by ranking a pattern score
+The LV comes from :func:`~cardiolens.synth.phantom.draw_static_heart` (by
+default half of the subjects have HCM-like asymmetric septal hypertrophy,
+independent of the pattern). Scar is grown inside the myocardium by ranking a pattern score
 and keeping the top voxels, so the realised %LGE equals the requested burden
 (to the voxel) whenever the pattern has room for it:
 
@@ -138,6 +138,7 @@ def simulate_lge(
     with_mvo: bool | None = None,
     n_slices: int = 10,
     matrix: int = 96,
+    hypertrophy_probability: float = 0.5,
 ) -> CMRVolume:
     """Simulate one LGE short-axis stack (base to apex) with a scar pattern.
 
@@ -154,6 +155,8 @@ def simulate_lge(
             can hold MVO.
         n_slices: slices from base (index 0) to apex (>= 4).
         matrix: in-plane size in pixels (>= 32).
+        hypertrophy_probability: chance of HCM-like asymmetric septal
+            hypertrophy (1.0 for an HCM cohort).
 
     Returns:
         A :class:`CMRVolume` (modality ``"lge"``, float32, a.u.) with labels in
@@ -184,7 +187,7 @@ def simulate_lge(
         matrix=matrix,
         in_plane_range_mm=(1.2, 1.8),
         coverage="full",
-        hypertrophy_probability=0.5,  # HCM-like hearts, independent of the pattern
+        hypertrophy_probability=hypertrophy_probability,  # independent of the pattern
     )
     if pattern == "none":
         target = 0.0

@@ -33,16 +33,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from cardiolens import SIMULATED_NOTICE
 from cardiolens.data.labels import SCAR_PATTERNS
 from cardiolens.data.volume import CMRVolume
-from cardiolens.errors import UsageError
-from cardiolens.io.atomic import atomic_dir, write_text_atomic
-from cardiolens.io.layouts.synthetic import MANIFEST_FILE, MAP_KINDS, NOTICE_FILE
+from cardiolens.io.atomic import write_text_atomic
+from cardiolens.io.layouts.synthetic import MAP_KINDS
 from cardiolens.io.nifti import write_nifti
-from cardiolens.synth.cohort import subject_id_for
+from cardiolens.synth.cohort import subject_id_for, write_subject_folders
 from cardiolens.synth.maps import simulate_parametric_maps
 
 #: Field strengths drawn for the subjects (T), with equal probability.
@@ -133,20 +131,7 @@ def write_maps_cohort(
     Returns:
         The cohort folder.
     """
-    if n < 1 or first_index < 0:
-        raise UsageError(f"the cohort needs at least 1 subject and first_index >= 0, got n={n}, first_index={first_index}")
-    target = Path(out)
-    with atomic_dir(target) as tmp:
-        (tmp / NOTICE_FILE).write_text(SIMULATED_NOTICE + "\n", encoding="utf-8")
-        rows = []
-        for index in range(first_index, first_index + n):
-            row, maps = simulate_maps_subject(index, seed, matrix=matrix, n_slices=n_slices)
-            folder = tmp / str(row["subject_id"])
-            folder.mkdir()
-            _write_subject(folder, maps)
-            rows.append(row)
-        pd.DataFrame(rows).to_csv(tmp / MANIFEST_FILE, index=False)
-    return target
+    return write_subject_folders(out, n, first_index, lambda i: simulate_maps_subject(i, seed, matrix=matrix, n_slices=n_slices), _write_subject)
 
 
 __all__ = ["FIELD_STRENGTHS_T", "pattern_for", "simulate_maps_subject", "write_maps_cohort"]

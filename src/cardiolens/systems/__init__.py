@@ -12,14 +12,11 @@ from types import ModuleType
 
 from cardiolens.errors import UsageError
 
-#: System id -> module; the systems of later issues are added as they land.
-SYSTEMS: dict[str, str] = {"ecg2lvm": "cardiolens.systems.ecg2lvm", "cine-seg": "cardiolens.systems.cine_seg", "nicm": "cardiolens.systems.nicm", "echo2cmr": "cardiolens.systems.echo2cmr", "scar-pattern": "cardiolens.systems.scar_pattern"}
-PLANNED: tuple[str, ...] = ("lge",)
+#: System id -> module.
+SYSTEMS: dict[str, str] = {"ecg2lvm": "cardiolens.systems.ecg2lvm", "cine-seg": "cardiolens.systems.cine_seg", "nicm": "cardiolens.systems.nicm", "echo2cmr": "cardiolens.systems.echo2cmr", "scar-pattern": "cardiolens.systems.scar_pattern", "lge": "cardiolens.systems.lge"}
 
 
 def system_module(system: str) -> ModuleType:
     if system in SYSTEMS:
         return importlib.import_module(SYSTEMS[system])
-    if system in PLANNED:
-        raise UsageError(f"system {system!r} is not implemented yet; available: {', '.join(SYSTEMS)}")
     raise UsageError(f"unknown system {system!r}; available: {', '.join(SYSTEMS)}")

@@ -137,6 +137,7 @@ def scan(root: Path) -> Cohort:
 
     Label = the ``cine_group`` column when present (full cohort), else
     ``scar_pattern`` (the maps-only cohort of :mod:`cardiolens.synth.maps_cohort`),
+    else ``lge_pattern`` (the LGE-only cohort of :mod:`cardiolens.synth.lge_cohort`),
     else None.
     """
     path = root / MANIFEST_FILE
@@ -146,7 +147,7 @@ def scan(root: Path) -> Cohort:
         raise MalformedTableError(path, f"cannot parse CSV ({exc})") from exc
     if "subject_id" not in table.columns:
         raise MalformedTableError(path, "missing column(s) subject_id")
-    label_column = next((c for c in ("cine_group", "scar_pattern") if c in table.columns), None)
+    label_column = next((c for c in ("cine_group", "scar_pattern", "lge_pattern") if c in table.columns), None)
     records: list[SubjectRecord] = []
     bad: list[BadCase] = []
     for row in table.to_dict(orient="records"):
@@ -256,12 +257,18 @@ def load_ecg(record: SubjectRecord, sidecar: dict[str, Any] | None = None) -> EC
     return ecg
 
 
-def load(record: SubjectRecord) -> SyntheticStudy | dict[str, CMRVolume]:
-    """Every modality of one simulated subject; only its maps (by kind) in a maps-only cohort (``subject.json`` kind "maps")."""
+def load(record: SubjectRecord) -> SyntheticStudy | dict[str, CMRVolume] | CMRVolume:
+    """Every modality of one simulated subject.
+
+    Only its maps (by kind) in a maps-only cohort (``subject.json`` kind
+    "maps"); only its LGE volume in an LGE-only cohort (kind "lge").
+    """
     side = _sidecar(record.paths["folder"])  # read once for all five parts
     try:
         if side.get("kind") == "maps":
             return load_maps(record, side)
+        if side.get("kind") == "lge":
+            return load_lge(record, side)
         return SyntheticStudy(
             subject_id=record.subject_id,
             cine=load_cine(record, side),

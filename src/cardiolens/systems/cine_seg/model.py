@@ -103,11 +103,9 @@ class SliceSegmenter:
         self.network = network.eval() if network is not None else None
         self.session = None
         if onnx_path is not None:
-            import onnxruntime as ort
+            from cardiolens.systems.onnx_runtime import cpu_session
 
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = max(1, config.num_threads)
-            self.session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+            self.session = cpu_session(onnx_path, config.num_threads)
         if self.network is None and self.session is None:
             raise ValueError("SliceSegmenter needs a network or an ONNX model")
 

@@ -75,12 +75,9 @@ def raw_outputs(model: LoadedModel, signals: np.ndarray, tabular: np.ndarray, *,
     threads = num_threads or model.config.num_threads
     use_onnx = backend == "onnx" or (backend == "auto" and (model.path / ONNX_FILE).is_file() and _has_ort())
     if use_onnx:
-        import onnxruntime as ort
+        from cardiolens.systems.onnx_runtime import cpu_session
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        session = ort.InferenceSession(str(model.path / ONNX_FILE), options, providers=["CPUExecutionProvider"])
+        session = cpu_session(model.path / ONNX_FILE, threads)
         feeds = {"ecg": signals.astype(np.float32)}
         if model.config.use_tabular:
             feeds["tabular"] = tabular.astype(np.float32)

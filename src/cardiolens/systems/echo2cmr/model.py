@@ -41,6 +41,7 @@ from cardiolens.nn.r2plus1d import R2Plus1D18, WithMotionChannel
 from cardiolens.systems.echo2cmr.clips import clip_tensor_batch, eval_clip_batch
 from cardiolens.systems.echo2cmr.config import LABELS, Echo2CmrConfig
 from cardiolens.systems.model_dir import ModelCard, read_card, require_system
+from cardiolens.systems.onnx_runtime import cpu_session
 
 if TYPE_CHECKING:
     from cardiolens.systems.echo2cmr.data import EchoVideo
@@ -119,19 +120,10 @@ def export_onnx(network: torch.nn.Module, config: Echo2CmrConfig, path: str | Pa
     return Path(path)
 
 
-def _ort_session(path: Path, num_threads: int) -> Any:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = max(1, int(num_threads))
-    options.inter_op_num_threads = 1
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
 def check_onnx(network: torch.nn.Module, path: str | Path, clips: np.ndarray, num_threads: int = 1) -> float:
     """Largest |ORT - eager| logit over ``clips`` ((n, 1, T, S, S) float32); RuntimeError above :data:`ONNX_TOLERANCE`."""
     inputs = np.ascontiguousarray(clips, dtype=np.float32)
-    onnx_logits = _ort_session(Path(path), num_threads).run([ONNX_OUTPUT], {ONNX_INPUT: inputs})[0]
+    onnx_logits = cpu_session(Path(path), num_threads).run([ONNX_OUTPUT], {ONNX_INPUT: inputs})[0]
     network.eval()
     with torch.no_grad():
         eager = network(torch.from_numpy(inputs)).numpy()
@@ -294,7 +286,7 @@ def load_predictor(model_dir: str | Path, prefer_onnx: bool = True) -> Echo2CmrP
             network.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
         except (RuntimeError, OSError, EOFError) as exc:
             raise DataError(weights, f"cannot load the weights ({exc})") from exc
-        session = _ort_session(folder / ONNX_FILE, config.num_threads) if use_onnx else None
+        session = cpu_session(folder / ONNX_FILE, config.num_threads) if use_onnx else None
         models[view] = ViewModel(view, network.eval(), session)
     return Echo2CmrPredictor(path=path, config=config, card=card, views=views, id_key=id_key, models=models)
 
