@@ -13,21 +13,16 @@ template time course (ACDC has masks at ED/ES only and no frame timing).
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
 import pandas as pd
+from common import shared_dataset
 
 from cardiolens.measure.studies import measure_cine_studies
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-
-
-def default_acdc_dir() -> Path:
-    shared = Path(os.environ.get("CARDIOLENS_SHARED_DATA", ROOT.parent / "shared" / "data"))
-    return shared / "acdc"
 
 
 def group_table(rows: list[dict]) -> pd.DataFrame:
@@ -67,4 +62,4 @@ def main(acdc_dir: Path) -> pd.DataFrame:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else default_acdc_dir())
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else shared_dataset("acdc"))

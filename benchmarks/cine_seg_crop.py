@@ -19,18 +19,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 import numpy as np
+from common import shared_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
-    shared = os.environ.get("CARDIOLENS_SHARED_DATA")
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("acdc", nargs="?", type=Path, default=Path(shared) / "acdc" if shared else REPO.parent / "shared" / "data" / "acdc")
+    parser.add_argument("acdc", nargs="?", type=Path, default=shared_dataset("acdc"))
     parser.add_argument("--work", type=Path, default=REPO / "benchmarks" / "work" / "nicm_acdc")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     args = parser.parse_args()

@@ -29,13 +29,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from common import shared_dataset
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _default_ptbxl() -> Path:
-    shared = os.environ.get("CARDIOLENS_SHARED_DATA")
-    return Path(shared) / "ptbxl" if shared else REPO.parent / "shared" / "data" / "ptbxl"
 
 
 def _time_ms(fn: Any, repeats: int = 100, warmup: int = 10) -> float:
@@ -148,7 +144,7 @@ def ptbxl_run(root: Path, work: Path) -> tuple[dict[str, Any], Path, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("ptbxl", nargs="?", type=Path, default=_default_ptbxl())
+    parser.add_argument("ptbxl", nargs="?", type=Path, default=shared_dataset("ptbxl"))
     parser.add_argument("--n-sim", type=int, default=2000)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     args = parser.parse_args()

@@ -39,19 +39,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from common import format_metric
 
 REPO = Path(__file__).resolve().parents[1]
 LABELS = ("wma", "lge", "t1", "t2", "ecv")
 REFERENCE = {"wma": "0.873 (0.816-0.922)", "lge": "0.699", "t1": "0.614", "t2": "0.553", "ecv": "0.564"}
 _PARAMS_FILE = "benchmark_params.json"
 _REPORTED_METRICS = ("auc_", "prevalence_", "brier_", "calibration_")
-
-
-def _fmt(entry: dict[str, Any] | None) -> str:
-    if not entry or entry.get("value") is None:
-        return "n/a"
-    ci = entry.get("ci")
-    return f"{entry['value']:.3f} ({ci[0]:.3f}-{ci[1]:.3f})" if ci else f"{entry['value']:.3f}"
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -200,7 +194,7 @@ def markdown(result: dict[str, Any]) -> str:
     ]
     for label in LABELS:
         verdict = result["evaluation"]["above_chance"].get(label)
-        lines.append(f"| {label} | {_fmt(metrics.get(f'auc_{label}'))} | "
+        lines.append(f"| {label} | {format_metric(metrics.get(f'auc_{label}'))} | "
                      f"{'n/a' if verdict is None else ('yes' if verdict else 'no')} | {REFERENCE[label]} |")
     timing = result["inference"]
     lines += [

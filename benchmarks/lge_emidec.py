@@ -30,23 +30,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from common import format_metric, shared_dataset
+
 REPO = Path(__file__).resolve().parents[1]
 _KEYS = ("dice_myocardium", "dice_scar", "dice_scar_all_cases", "dice_mvo", "hd95_myocardium", "hd95_scar",
          "pct_lge_pearson_r", "pct_lge_bias", "pct_lge_loa_low", "pct_lge_loa_high", "scar_volume_pearson_r",
          "burden_over_15pct_accuracy", "burden_over_15pct_sensitivity", "burden_over_15pct_specificity",
          "case_mi_accuracy", "case_mi_auc")
-
-
-def _fmt(entry: dict[str, Any] | None) -> str:
-    if not entry or entry.get("value") is None:
-        return "n/a"
-    ci = entry.get("ci")
-    return f"{entry['value']:.3f} ({ci[0]:.3f}-{ci[1]:.3f})" if ci else f"{entry['value']:.3f}"
-
-
-def _default_data() -> Path:
-    root = os.environ.get("CARDIOLENS_SHARED_DATA")
-    return (Path(root) if root else REPO.parent / "shared" / "data") / "emidec"
 
 
 def _mean(values: list[float | None]) -> float | None:
@@ -60,18 +50,18 @@ def markdown(result: dict[str, Any]) -> str:
               f"Machine: {result['machine']}. HD95 in pixels (in-plane): the EMIDEC copy has no spacing; scar volume in voxels."), "",
              "| variant | Dice myocardium | Dice scar (MI cases) | Dice scar (all cases) | HD95 myocardium px | %LGE r | %LGE bias | >15% acc | case MI AUC | case MI acc | train s | s/slice torch | s/slice ONNX |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    table_keys = ("dice_myocardium", "dice_scar", "dice_scar_all_cases", "hd95_myocardium", "pct_lge_pearson_r", "pct_lge_bias",
+                  "burden_over_15pct_accuracy", "case_mi_auc", "case_mi_accuracy")
     for name, v in result["variants"].items():
-        m = v["metrics"]
-        lines.append(f"| {name} | {_fmt(m.get('dice_myocardium'))} | {_fmt(m.get('dice_scar'))} | {_fmt(m.get('dice_scar_all_cases'))} | "
-                     f"{_fmt(m.get('hd95_myocardium'))} | {_fmt(m.get('pct_lge_pearson_r'))} | {_fmt(m.get('pct_lge_bias'))} | "
-                     f"{_fmt(m.get('burden_over_15pct_accuracy'))} | {_fmt(m.get('case_mi_auc'))} | {_fmt(m.get('case_mi_accuracy'))} | "
-                     f"{v['train_s'] or '-'} | {v['torch_s_per_slice'] or '-'} | {v['onnx_s_per_slice'] or '-'} |")
+        cells = [format_metric(v["metrics"].get(k)) for k in table_keys]
+        cells += [f"{v[k]:{spec}}" if v[k] is not None else "-" for k, spec in (("train_s", ".0f"), ("torch_s_per_slice", ".3f"), ("onnx_s_per_slice", ".3f"))]
+        lines.append(f"| {name} | {' | '.join(cells)} |")
     lines += ["", f"Paired Wilcoxon signed-rank tests of per-case Dice against {result['reference']} (difference = variant - reference, bootstrap 95% CI):", "",
               "| variant | Dice myocardium difference | p | Dice scar difference (MI cases) | p |", "|---|---|---|---|---|"]
     for name, c in result["paired_vs_reference"].items():
         myo, scar = c.get("dice_myocardium", {}), c.get("dice_scar", {})
-        lines.append(f"| {name} | {_fmt(myo.get('mean_difference'))} | {myo.get('wilcoxon_p', float('nan')):.3g} | "
-                     f"{_fmt(scar.get('mean_difference'))} | {scar.get('wilcoxon_p', float('nan')):.3g} |")
+        lines.append(f"| {name} | {format_metric(myo.get('mean_difference'))} | {myo.get('wilcoxon_p', float('nan')):.3g} | "
+                     f"{format_metric(scar.get('mean_difference'))} | {scar.get('wilcoxon_p', float('nan')):.3g} |")
     return "\n".join(lines) + "\n"
 
 
@@ -81,7 +71,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--compare", nargs="*", default=["unet2d", "nsd", "fwhm", "nsd:manual", "fwhm:manual"])
     parser.add_argument("--folds", type=int, default=1)
     parser.add_argument("--set", dest="sets", action="append", default=[])
-    parser.add_argument("--data", type=Path, default=_default_data())
+    parser.add_argument("--data", type=Path, default=shared_dataset("emidec"))
     parser.add_argument("--work", type=Path, default=REPO / "benchmarks" / "work" / "lge")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     parser.add_argument("--name", default=None)
@@ -99,8 +89,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                           "train_s": _mean([t.get("train_s") for t in timings]),
                           "torch_s_per_slice": _mean([t.get("torch_s_per_slice") for t in timings]),
                           "onnx_s_per_slice": _mean([t.get("onnx_s_per_slice") for t in timings])}
-        print(f"{name}: Dice myocardium {_fmt(v['metrics'].get('dice_myocardium'))}, scar {_fmt(v['metrics'].get('dice_scar'))}, "
-              f"%LGE r {_fmt(v['metrics'].get('pct_lge_pearson_r'))}", flush=True)
+        summary = ", ".join(f"{k} {format_metric(v['metrics'].get(k))}" for k in ("dice_myocardium", "dice_scar", "pct_lge_pearson_r"))
+        print(f"{name}: {summary}", flush=True)
     result = {
         "system": "lge", "data": str(args.data), "split": document["split_method"], "reference": document["reference"],
         "n_test_cases": sum(len(t) for t in document["test_subjects"]), "test_subjects": document["test_subjects"],

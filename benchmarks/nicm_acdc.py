@@ -26,27 +26,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from common import format_metric, shared_dataset
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _default_acdc() -> Path:
-    shared = os.environ.get("CARDIOLENS_SHARED_DATA")
-    return Path(shared) / "acdc" if shared else REPO.parent / "shared" / "data" / "acdc"
-
-
-def _fmt(entry: dict[str, Any] | None) -> str:
-    if not entry or entry.get("value") is None:
-        return "n/a"
-    ci = entry.get("ci")
-    return f"{entry['value']:.3f} ({ci[0]:.3f}-{ci[1]:.3f})" if ci else f"{entry['value']:.3f}"
 
 
 def predict_timing(acdc: Path, cv_dir: Path, epochs: int, threads: int) -> dict[str, Any]:
@@ -90,7 +78,7 @@ def predict_timing(acdc: Path, cv_dir: Path, epochs: int, threads: int) -> dict[
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("acdc", nargs="?", type=Path, default=_default_acdc())
+    parser.add_argument("acdc", nargs="?", type=Path, default=shared_dataset("acdc"))
     parser.add_argument("--work", type=Path, default=REPO / "benchmarks" / "work" / "nicm_acdc")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     parser.add_argument("--seg-epochs", type=int, default=25)
@@ -133,9 +121,9 @@ def main() -> None:
              "| variant | accuracy | balanced accuracy | macro AUC | macro-AUC difference vs fused |", "|---|---|---|---|---|"]
     for variant, entry in result["variants"].items():
         diff = result["comparisons_vs_fused"].get(variant, {}).get("macro_auc_difference")
-        lines.append(f"| {variant} | {_fmt(entry['accuracy'])} | {_fmt(entry['balanced_accuracy'])} | {_fmt(entry['macro_auc'])} | {_fmt(diff) if diff else '-'} |")
+        lines.append(f"| {variant} | {format_metric(entry['accuracy'])} | {format_metric(entry['balanced_accuracy'])} | {format_metric(entry['macro_auc'])} | {format_metric(diff) if diff else '-'} |")
     lines += ["", "| cine-seg (held-out folds) | value (95% CI) |", "|---|---|"]
-    lines += [f"| {k} | {_fmt(v)} |" for k, v in result["cine_seg_held_out"].items()]
+    lines += [f"| {k} | {format_metric(v)} |" for k, v in result["cine_seg_held_out"].items()]
     lines += ["", f"predict nicm per study after model load: median {result['predict']['predict_s_median_onnx']} s (ONNX Runtime "
               f"segmentation), {result['predict']['predict_s_median_torch']} s (eager PyTorch)."]
     (args.out / "nicm_acdc.md").write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -41,6 +40,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from common import shared_dataset
 
 from cardiolens.errors import CardiolensError, DataError
 from cardiolens.io.atomic import atomic_path, write_text_atomic
@@ -78,12 +78,6 @@ RULE_SCORES: dict[str, tuple[str, str]] = {
 }
 #: Sex-specific thresholds, for the margin score (voltage - threshold of the ECG's sex).
 SEX_THRESHOLDS: dict[str, dict[str, float]] = {"cornell_voltage": dict(CORNELL_VOLTAGE_MV), "peguero": dict(PEGUERO_MV)}
-
-
-def default_root() -> Path:
-    """``$CARDIOLENS_SHARED_DATA/ptbxl``, else ``<repo>/../shared/data/ptbxl``."""
-    shared = os.environ.get("CARDIOLENS_SHARED_DATA")
-    return (Path(shared) if shared else REPO_ROOT.parent / "shared" / "data") / "ptbxl"
 
 
 def measure_cohort(root: Path, min_likelihood: float) -> tuple[pd.DataFrame, list[dict[str, str]], dict[str, Any]]:
@@ -216,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--csv", action="store_true", help="also write the per-ECG ptbxl_lvh_measurements.csv")
     args = parser.parse_args(argv)
-    root = args.root or default_root()
+    root = args.root or shared_dataset("ptbxl")
     try:
         table, failures, timing = measure_cohort(root, args.min_likelihood)
     except CardiolensError as exc:

@@ -35,23 +35,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from common import format_metric, shared_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 _PARAMS_FILE = "benchmark_params.json"
 _KEYS = ("accuracy", "precision", "recall", "macro_auc", "case_accuracy", "case_auc", "case_precision", "case_recall",
          "scar_pointing_game", "scar_top_fraction_iou", "activation_pointing_game", "activation_top_fraction_iou")
-
-
-def _fmt(entry: dict[str, Any] | None) -> str:
-    if not entry or entry.get("value") is None:
-        return "n/a"
-    ci = entry.get("ci")
-    return f"{entry['value']:.3f} ({ci[0]:.3f}-{ci[1]:.3f})" if ci else f"{entry['value']:.3f}"
-
-
-def _default_data() -> Path:
-    root = os.environ.get("CARDIOLENS_SHARED_DATA")
-    return (Path(root) if root else REPO.parent / "shared" / "data") / "emidec"
 
 
 def run_variant(data: Path, variant: str, folds: int, sets: list[str], work: Path, force: bool) -> tuple[dict[str, Any], bool]:
@@ -105,14 +94,14 @@ def markdown(result: dict[str, Any]) -> str:
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for variant, v in result["variants"].items():
         m = v["metrics"]
-        lines.append(f"| {variant} | {v['weights']} | {_fmt(m.get('accuracy'))} | {_fmt(m.get('macro_auc'))} | {_fmt(m.get('case_accuracy'))} | "
-                     f"{_fmt(m.get('case_auc'))} | {_fmt(m.get('case_precision'))} | {_fmt(m.get('case_recall'))} | "
-                     f"{_fmt(m.get('scar_pointing_game'))} | {_fmt(m.get('scar_top_fraction_iou'))} | {v['train_seconds_per_fold']} |")
+        lines.append(f"| {variant} | {v['weights']} | {format_metric(m.get('accuracy'))} | {format_metric(m.get('macro_auc'))} | {format_metric(m.get('case_accuracy'))} | "
+                     f"{format_metric(m.get('case_auc'))} | {format_metric(m.get('case_precision'))} | {format_metric(m.get('case_recall'))} | "
+                     f"{format_metric(m.get('scar_pointing_game'))} | {format_metric(m.get('scar_top_fraction_iou'))} | {v['train_seconds_per_fold']} |")
     if result["comparisons"]:
         lines += ["", "Paired comparisons on the same cases (DeLong on P(MI); bootstrap 95% CI of the AUC difference):", "",
                   "| comparison | AUC reference | AUC variant | DeLong p | AUC difference |", "|---|---|---|---|---|"]
         for name, c in result["comparisons"].items():
-            lines.append(f"| {name} | {c['auc_reference']:.3f} | {c['auc_variant']:.3f} | {c['delong_p']:.3g} | {_fmt(c['macro_auc_difference'])} |")
+            lines.append(f"| {name} | {c['auc_reference']:.3f} | {c['auc_variant']:.3f} | {c['delong_p']:.3g} | {format_metric(c['macro_auc_difference'])} |")
     return "\n".join(lines) + "\n"
 
 
@@ -121,7 +110,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--variants", nargs="+", default=["efficientnet-lite0"])
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--set", dest="sets", action="append", default=[])
-    parser.add_argument("--data", type=Path, default=_default_data())
+    parser.add_argument("--data", type=Path, default=shared_dataset("emidec"))
     parser.add_argument("--work", type=Path, default=REPO / "benchmarks" / "work" / "scar_pattern")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     parser.add_argument("--name", default=None)
@@ -145,7 +134,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "wall_seconds": document.get("wall_seconds"),
             "reused": reused,
         }
-        print(f"{variant}: case acc {_fmt(document['metrics'].get('case_accuracy'))}, case AUC {_fmt(document['metrics'].get('case_auc'))}", flush=True)
+        print(f"{variant}: case acc {format_metric(document['metrics'].get('case_accuracy'))}, case AUC {format_metric(document['metrics'].get('case_auc'))}", flush=True)
     result = {
         "system": "scar-pattern",
         "data": str(args.data),

@@ -142,7 +142,7 @@ def test_bad_arguments_and_failed_write_leave_no_folder(tmp_path, monkeypatch):
     def fail(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(module, "write_text_atomic", fail)
+    monkeypatch.setattr(module, "write_sidecar", fail)
     with pytest.raises(OSError):
         write_lge_cohort(tmp_path / "c", n=2, **SMALL)
     assert list(tmp_path.iterdir()) == []

@@ -88,7 +88,7 @@ def test_failed_write_leaves_no_folder(tmp_path, monkeypatch):
     def fail(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(module, "write_text_atomic", fail)
+    monkeypatch.setattr(module, "write_sidecar", fail)
     with pytest.raises(OSError):
         write_maps_cohort(tmp_path / "c", n=2)
     assert list(tmp_path.iterdir()) == []

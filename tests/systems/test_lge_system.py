@@ -147,6 +147,15 @@ def test_crossval_compares_variants_on_the_same_splits(cohorts, tmp_path):
     timing = document["variants"]["unet2d"]["timings"][0]
     assert timing["torch_s_per_slice"] > 0 and timing["onnx_s_per_slice"] > 0
 
+    weights = out / "fold_0" / "unet2d" / "weights.pt"
+    trained_at = weights.stat().st_mtime_ns
+    lge.crossval(cohorts[0], tmp_path / "cv", config)  # a rerun resumes: the finished fold networks are reused
+    resumed = json.loads((out / "metrics.json").read_text())
+    assert weights.stat().st_mtime_ns == trained_at
+    recorded = json.loads((out / "fold_0" / "unet2d" / "split.json").read_text())["train_seconds"]
+    assert resumed["variants"]["unet2d"]["timings"][0]["train_s"] == recorded > 0
+    assert resumed["variants"]["unet2d"]["metrics"] == document["variants"]["unet2d"]["metrics"]
+
 
 def test_cli_train_measure_and_exit_codes(cohorts, tmp_path):
     assert main(["train", "lge", "--data", str(cohorts[0]), "--out", str(tmp_path / "m"), "--set", "variant=unet4d"]) == 2

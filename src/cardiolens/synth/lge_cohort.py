@@ -37,17 +37,15 @@ HCM phenotype: every heart has asymmetric septal hypertrophy (13-22 mm;
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
 
-from cardiolens import SIMULATED_NOTICE
 from cardiolens.data.labels import LGE_BURDEN_CUTOFF_PCT
 from cardiolens.data.volume import CMRVolume
 from cardiolens.errors import UsageError
-from cardiolens.io.atomic import write_text_atomic
+from cardiolens.io.layouts.synthetic import write_sidecar
 from cardiolens.io.nifti import write_nifti
 from cardiolens.synth.cohort import subject_id_for, write_subject_folders
 from cardiolens.synth.lge import simulate_lge
@@ -125,25 +123,10 @@ def simulate_lge_subject(
     return row, volume
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
-
-
 def _write_subject(folder: Path, volume: CMRVolume) -> None:
     write_nifti(folder / "lge_seg.nii.gz", np.asarray(volume.labels, np.uint8), volume.spacing_mm, volume.affine)
     write_nifti(folder / "lge.nii.gz", volume.image.astype(np.float32), volume.spacing_mm, volume.affine)
-    sidecar = {
-        "simulated": True,
-        "notice": SIMULATED_NOTICE,
-        "format": "nifti",
-        "kind": "lge",
-        "lge": {"metadata": volume.metadata},
-    }
-    write_text_atomic(folder / "subject.json", json.dumps(sidecar, indent=1, default=_json_default))
+    write_sidecar(folder, "nifti", kind="lge", lge={"metadata": volume.metadata})
 
 
 def write_lge_cohort(

@@ -28,17 +28,14 @@ whole myocardium (normal and abnormal voxels). SIMULATED DATA.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from cardiolens import SIMULATED_NOTICE
 from cardiolens.data.labels import SCAR_PATTERNS
 from cardiolens.data.volume import CMRVolume
-from cardiolens.io.atomic import write_text_atomic
-from cardiolens.io.layouts.synthetic import MAP_KINDS
+from cardiolens.io.layouts.synthetic import MAP_KINDS, write_sidecar
 from cardiolens.io.nifti import write_nifti
 from cardiolens.synth.cohort import subject_id_for, write_subject_folders
 from cardiolens.synth.maps import simulate_parametric_maps
@@ -89,28 +86,13 @@ def simulate_maps_subject(index: int, seed: int = 0, matrix: int = 96, n_slices:
     return row, maps
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
-
-
 def _write_subject(folder: Path, maps: dict[str, CMRVolume]) -> None:
     first = maps[MAP_KINDS[0]]
     write_nifti(folder / "maps_seg.nii.gz", np.asarray(first.labels, np.uint8), first.spacing_mm, first.affine)
     for kind in MAP_KINDS:
         volume = maps[kind]
         write_nifti(folder / f"{kind}.nii.gz", volume.image.astype(np.float32), volume.spacing_mm, volume.affine)
-    sidecar = {
-        "simulated": True,
-        "notice": SIMULATED_NOTICE,
-        "format": "nifti",
-        "kind": "maps",
-        "maps": {kind: {"metadata": maps[kind].metadata} for kind in MAP_KINDS},
-    }
-    write_text_atomic(folder / "subject.json", json.dumps(sidecar, indent=1, default=_json_default))
+    write_sidecar(folder, "nifti", kind="maps", maps={kind: {"metadata": maps[kind].metadata} for kind in MAP_KINDS})
 
 
 def write_maps_cohort(

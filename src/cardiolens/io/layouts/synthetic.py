@@ -65,6 +65,12 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def write_sidecar(folder: Path, fmt: str, **parts: Any) -> None:
+    """Write ``subject.json``: the SIMULATED notice, the file format and the given parts (numpy values made plain JSON)."""
+    sidecar = {"simulated": True, "notice": SIMULATED_NOTICE, "format": fmt, **parts}
+    write_text_atomic(folder / "subject.json", json.dumps(_jsonable(sidecar), indent=1))
+
+
 def _write_subject(study: SyntheticStudy, folder: Path, fmt: Format) -> None:
     from cardiolens.io.wfdb_io import write_wfdb
 
@@ -92,23 +98,21 @@ def _write_subject(study: SyntheticStudy, folder: Path, fmt: Format) -> None:
         write_nifti(folder / "lge.nii.gz", lge.image.astype(np.float32), lge.spacing_mm, lge.affine)
         write_video(study.echo, folder / "echo_a4c.avi")
     write_wfdb(study.ecg, folder / "ecg")
-    sidecar = {
-        "simulated": True,
-        "notice": SIMULATED_NOTICE,
-        "format": fmt,
-        "cine": {
+    write_sidecar(
+        folder,
+        fmt,
+        cine={
             "trigger_times_ms": cine.trigger_times_ms,
             "ed_index": cine.ed_index,
             "es_index": cine.es_index,
             "slice_thickness_mm": cine.slice_thickness_mm,
             "metadata": cine.metadata,
         },
-        "lge": {"metadata": lge.metadata},
-        "maps": {kind: {"metadata": study.maps[kind].metadata} for kind in MAP_KINDS},
-        "echo": {"pixel_spacing_mm": study.echo.pixel_spacing_mm, "view": study.echo.view, "metadata": study.echo.metadata},
-        "ecg": {"metadata": study.ecg.metadata},
-    }
-    write_text_atomic(folder / "subject.json", json.dumps(_jsonable(sidecar), indent=1))
+        lge={"metadata": lge.metadata},
+        maps={kind: {"metadata": study.maps[kind].metadata} for kind in MAP_KINDS},
+        echo={"pixel_spacing_mm": study.echo.pixel_spacing_mm, "view": study.echo.view, "metadata": study.echo.metadata},
+        ecg={"metadata": study.ecg.metadata},
+    )
 
 
 def write_cohort(

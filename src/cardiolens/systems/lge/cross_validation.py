@@ -7,7 +7,7 @@ Per variant, the out-of-fold case rows are summarised as in ``evaluate``.
 Against the reference, per-case Dice of myocardium and of scar (cases with
 manual scar) are compared by the Wilcoxon signed-rank test, with the mean
 paired difference and its bootstrap 95 % CI. Network inference time per
-slice is measured on the test cases with eager torch and with ONNX Runtime.
+slice is measured on the test cases with eager torch and with ONNX Runtime. A rerun into the same folder reuses the network folds it already finished.
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ from cardiolens.systems.lge.data import load_volume
 from cardiolens.systems.lge.evaluation import score_cohort, summarise
 from cardiolens.systems.lge.model import load_segmenter
 from cardiolens.systems.lge.pipeline import LGEPipeline, load_pipeline
-from cardiolens.systems.lge.training import train
+from cardiolens.systems.lge.training import SPLIT_FILE, train
+from cardiolens.systems.model_dir import read_card
 
 SYSTEM = "lge"
 PAIRED_METRICS: tuple[str, ...] = ("dice_myocardium", "dice_scar")
@@ -86,12 +87,27 @@ def paired_comparison(reference: pd.DataFrame, other: pd.DataFrame) -> dict[str,
     return out
 
 
+def finished_training(model_dir: Path, config: LGEConfig, train_ids: list[str]) -> dict[str, Any] | None:
+    """The saved split of a network already trained in ``model_dir`` with this configuration on these subjects, else None.
+
+    Lets an interrupted ``crossval`` resume without retraining the fold models it finished.
+    """
+    if not (model_dir / SPLIT_FILE).is_file():
+        return None
+    card = read_card(model_dir)
+    same = card.config == json.loads(json.dumps(config.to_dict())) and sorted(card.trained_subject_ids) == sorted(train_ids)
+    return json.loads((model_dir / SPLIT_FILE).read_text()) if same else None
+
+
 def _fold_pipeline(entry: str, fold_dir: Path, cohort: Cohort, split: Split, config: LGEConfig, first_network: Path | None) -> tuple[LGEPipeline, float | None]:
     name, _, option = entry.partition(":")
     variant_config = dataclasses.replace(config, variant=name, compare=())
     model_dir = fold_dir / entry.replace(":", "_")
     start = time.perf_counter()
     if variant_config.is_network:
+        finished = finished_training(model_dir, variant_config, list(split.train))
+        if finished is not None:
+            return load_pipeline(model_dir), finished.get("train_seconds")
         train(cohort, model_dir, variant_config, subject_ids=list(split.train))
         return load_pipeline(model_dir), time.perf_counter() - start
     if option != "manual":

@@ -10,6 +10,7 @@ inherits the subject ids of its ``myocardium_model``.
 from __future__ import annotations
 
 import json
+import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -225,6 +226,7 @@ def train(data: str | Path | Cohort, out: str | Path, config: LGEConfig | None =
     if not train_stacks or not val_stacks:
         raise UsageError(f"{cohort.root}: too few readable labelled subjects to train lge ({'; '.join(skipped[:3])})")
     network = build_network(config)
+    started = time.perf_counter()
     loader = DataLoader(AugmentedStacks(train_stacks, config), batch_size=config.effective_batch_size, shuffle=True,
                         collate_fn=pad_slices_collate, generator=torch.Generator().manual_seed(config.seed),
                         drop_last=len(train_stacks) > config.effective_batch_size)
@@ -255,7 +257,8 @@ def train(data: str | Path | Cohort, out: str | Path, config: LGEConfig | None =
         if diff > ONNX_TOLERANCE:
             raise RuntimeError(f"{tmp / ONNX_FILE}: ONNX Runtime differs from eager by {diff:.2e}")
         (tmp / SPLIT_FILE).write_text(json.dumps({"train": train_ids, "val": val_ids, "best_epoch": result.best_epoch,
-                                                  "best_val_score": result.best_value, "epochs_run": result.epochs_run}, indent=1),
+                                                  "best_val_score": result.best_value, "epochs_run": result.epochs_run,
+                                                  "train_seconds": round(time.perf_counter() - started, 1)}, indent=1),
                                       encoding="utf-8")
         card.notes.append(f"best epoch {result.best_epoch} of {result.epochs_run} (validation mean of myocardium and scar Dice "
                           f"{result.best_value:.3f}); ONNX vs eager max |probability diff| {diff:.1e}; {N_CLASSES} classes")
