@@ -58,6 +58,25 @@ def test_lge_labels_reproduce_truth_and_threshold_runs(cohort_dir):
     assert all(0 <= r["pct_lge"] <= 100 and r["method"] == "nsd" for r in by_threshold)
 
 
+def test_lge_case_folder_measures_its_own_labels_like_the_dataset_row(shared_data, tmp_path):
+    cases = ["Case_N037", "Case_P005"]
+    dataset = tmp_path / "emidec"
+    dataset.mkdir()
+    for case in cases:
+        (dataset / case).symlink_to(shared_data / "emidec" / case)
+    from_dataset = {r["subject_id"]: r for r in measure_lge_studies([dataset], method="labels")}
+    single = measure_lge_studies([shared_data / "emidec" / "Case_P005"], method="labels")[0]
+    assert "error" not in single and single["pct_lge"] > 0
+    assert single["pct_lge"] == pytest.approx(from_dataset["Case_P005"]["pct_lge"])
+    assert from_dataset["Case_N037"]["pct_lge"] == 0
+
+
+def test_lge_study_without_labels_or_seg_is_a_bad_case_naming_it(tmp_path):
+    image = write_nifti(tmp_path / "stack.nii.gz", np.ones((3, 8, 8), np.float32), (8.0, 1.5, 1.5))
+    row = measure_lge_studies([image])[0]
+    assert "stack.nii.gz" in row["error"] and "--seg" in row["error"]
+
+
 def test_ecg_batch_reports_bad_record_and_continues(cohort_dir, tmp_path, capsys):
     root, manifest = cohort_dir
     rows = measure_ecg_studies([root])

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from cardiolens.data import ECG12, CineCMR, CMRVolume
-from cardiolens.errors import DataError, UsageError
+from cardiolens.errors import DataError, MissingDataError, UsageError
 from cardiolens.io.layouts import detect_layout, layout_module, split_layout_prefix
 from cardiolens.io.nifti import read_nifti
 
@@ -181,29 +181,26 @@ def measure_lge_studies(
 ) -> list[Row]:
     """Scar volume, %LGE, MVO and the >15% flag of each LGE study.
 
-    The myocardium comes from the study's labels (dataset folders) or from
-    ``seg`` (LGE labels: 1 LV cavity, 2 myocardium, 3 scar, 4 MVO).
+    A study is a dataset folder, an EMIDEC case folder, a simulated subject
+    folder, a NIfTI file or a DICOM series. The myocardium comes from the
+    study's own labels or from ``seg`` (LGE labels: 1 LV cavity,
+    2 myocardium, 3 scar, 4 MVO), which takes precedence.
     ``method="labels"`` measures the scar of the labels themselves;
     ``"nsd"``/``"fwhm"`` threshold the signal inside the myocardium.
     """
     from cardiolens.measure.lge import measure_lge
 
     def read(path: Path) -> CMRVolume:
-        if seg is None:
-            raise UsageError("measuring a single LGE study needs --seg with its myocardium/scar labels")
-        if path.is_dir():
-            from cardiolens.io.dicom_read import read_dicom_series
+        from cardiolens.io.lge_study import read_lge_study
 
-            volume = read_dicom_series(path, modality="lge")
-        else:
-            img = read_nifti(path, dtype=np.float32)
-            volume = CMRVolume(img.array, "lge", img.spacing_mm, True, img.affine, source=str(path), subject_id=path.name)
-        if not isinstance(volume, CMRVolume):
-            raise DataError(path, "expected a single-phase LGE series")
-        labels = read_nifti(seg).array.astype(np.uint8)
-        if labels.shape != volume.image.shape:
-            raise DataError(seg, f"label shape {labels.shape} does not match the image {volume.image.shape}")
-        volume.labels, volume.label_scheme = labels, "lge"
+        volume = read_lge_study(path)
+        if seg is not None:
+            labels = read_nifti(seg).array.astype(np.uint8)
+            if labels.shape != volume.image.shape:
+                raise DataError(seg, f"label shape {labels.shape} does not match the image {volume.image.shape}")
+            volume.labels, volume.label_scheme = labels, "lge"
+        elif volume.labels is None:
+            raise MissingDataError(path, "no myocardium/scar labels with this study; give them with --seg")
         return volume
 
     def measure(study: object, attributes: dict[str, Any]) -> Row:

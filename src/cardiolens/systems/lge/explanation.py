@@ -24,8 +24,9 @@ from cardiolens.errors import UsageError
 from cardiolens.explain.gradcam import grad_cam, normalise_cam, upsample_cam
 from cardiolens.explain.overlays import save_cam_png
 from cardiolens.io.atomic import write_text_atomic
+from cardiolens.io.lge_study import read_lge_study
 from cardiolens.io.nifti import write_nifti
-from cardiolens.systems.lge.data import centre_crop, network_input, read_lge_study, uncrop
+from cardiolens.systems.lge.data import centre_crop, network_input, uncrop
 from cardiolens.systems.lge.model import MYOCARDIUM_LABELS, SCAR_LABELS, load_segmenter
 from cardiolens.systems.model_dir import read_card
 

@@ -24,8 +24,8 @@ import pandas as pd
 from cardiolens.data.volume import CMRVolume
 from cardiolens.errors import DataError, UsageError
 from cardiolens.io.atomic import write_text_atomic
+from cardiolens.io.lge_study import read_lge_study
 from cardiolens.io.nifti import write_nifti
-from cardiolens.systems.lge.data import read_lge_study
 from cardiolens.systems.lge.pipeline import LGEPipeline, load_pipeline
 from cardiolens.systems.lge.quantification import measure_labels, quantification_row
 
