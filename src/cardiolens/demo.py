@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from rich.progress import Progress
 
-from cardiolens import SIMULATED_NOTICE, __version__, demo_echo2cmr, demo_ecg2lvm, demo_lge, demo_nicm, demo_scar_pattern
+from cardiolens import SIMULATED_NOTICE, __version__, demo_ecg2lvm, demo_echo2cmr, demo_lge, demo_nicm, demo_scar_pattern
 from cardiolens.data import CINE_LABELS, LGE_LABELS, MAP_LABELS, CineCMR
 from cardiolens.demo_measure import add_to_report, measure_cohort
 from cardiolens.errors import DataError

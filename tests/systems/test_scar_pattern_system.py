@@ -115,10 +115,9 @@ def test_predict_batch_reports_bad_input_and_continues(model_dir, cohorts, tmp_p
 
 
 def test_mc_dropout_gives_spread(model_dir, cohorts):
+    from cardiolens.systems.scar_pattern.backbones import build_scar_net
     from cardiolens.systems.scar_pattern.data import load_slice_set
     from cardiolens.systems.scar_pattern.model import ScarPredictor
-
-    from cardiolens.systems.scar_pattern.backbones import build_scar_net
 
     predictor = ScarPredictor.load(model_dir)
     # a fresh network: one epoch at 32 px can leave every pooled feature at 0, and dropout of zeros has no spread

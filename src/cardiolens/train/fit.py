@@ -8,8 +8,8 @@ its validation monitor (``self.log(monitor, ...)`` in ``validation_step`` or
 from __future__ import annotations
 
 import copy
-import math
 import logging
+import math
 import sys
 import warnings
 from dataclasses import dataclass

@@ -96,7 +96,6 @@ def explain(model_dir: str | Path, input_path: str, out: str | Path) -> Path:
         cardiolens.errors.DataError: an unreadable input (the message names the file).
     """
     import torch
-
     from scipy.special import expit
 
     from cardiolens.explain.gradcam import normalise_cam
