@@ -39,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cardiolens.data._checks import require_finite
 from cardiolens.data.cohort import BadCase, Cohort, SubjectRecord
 from cardiolens.data.labels import LGE_LABELS, MAP_LABELS, SCAR_PATTERNS
 from cardiolens.errors import (
@@ -47,7 +48,6 @@ from cardiolens.errors import (
     InconsistentGeometryError,
     MalformedTableError,
     MissingDataError,
-    NonFiniteValueError,
     UsageError,
 )
 from cardiolens.io.files import require_file
@@ -195,9 +195,7 @@ def preprocess_stack(
     array = np.asarray(stack, dtype=np.float32)
     if array.ndim != 4:
         raise InconsistentGeometryError(source, f"expected slices as (S, C, Y, X), got shape {array.shape}")
-    if not np.isfinite(array).all():
-        n_bad = int(array.size - np.count_nonzero(np.isfinite(array)))
-        raise NonFiniteValueError(source, f"image holds {n_bad} NaN/Inf value(s)")
+    require_finite(array, str(source), "image")
     n_slices, n_channels, ny, nx = array.shape
     side = _crop_size((ny, nx), crop_fraction)
     flat = array.reshape(n_slices * n_channels, ny, nx)  # MONAI treats axis 0 as channels: one pass for all
@@ -370,12 +368,6 @@ class InputStudy:
     case_label: str | None = None
 
 
-def _require_finite(array: np.ndarray, path: Path | str) -> None:
-    if not np.isfinite(array).all():
-        n_bad = int(array.size - np.count_nonzero(np.isfinite(array)))
-        raise NonFiniteValueError(path, f"image holds {n_bad} NaN/Inf value(s)")
-
-
 def _single_channel(path: Path, channels: tuple[str, ...]) -> None:
     if len(channels) != 1:
         raise UsageError(
@@ -423,7 +415,7 @@ def _nifti_slices(path: Path) -> np.ndarray:
 def _nifti_study(path: Path, channels: tuple[str, ...]) -> InputStudy:
     _single_channel(path, channels)
     array = _nifti_slices(path)
-    _require_finite(array, path)
+    require_finite(array, str(path), "image")
     return InputStudy(path.name.split(".")[0], str(path), array[:, None], None, channels)
 
 
@@ -442,7 +434,7 @@ def _maps_folder_study(folder: Path, channels: tuple[str, ...]) -> InputStudy:
         if not path.exists() and (folder / f"{channel}.nii").exists():
             path = folder / f"{channel}.nii"
         array = _nifti_slices(path)
-        _require_finite(array, path)
+        require_finite(array, str(path), "image")
         if arrays and array.shape != arrays[0].shape:
             raise InconsistentGeometryError(path, f"shape {array.shape} differs from {channels[0]} {arrays[0].shape}")
         arrays.append(array)
@@ -473,7 +465,7 @@ def _dicom_study(path: Path, channels: tuple[str, ...]) -> InputStudy:
     series = read_dicom_series(path)
     if isinstance(series, CineCMR):
         raise DataError(path, f"a cine series ({series.n_frames} frames per slice); scar-pattern needs one image per slice")
-    _require_finite(series.image, path)
+    require_finite(series.image, str(path), "image")
     return InputStudy(path.stem if path.is_file() else path.name, str(path), series.image[:, None].astype(np.float32), None, channels)
 
 
