@@ -197,13 +197,13 @@ def _float_or_none(value: Any) -> float | None:
     return float(value)
 
 
-def _require(value: Any, path: Path, what: str) -> Any:
+def _require(value: Any, path: Path | str, what: str) -> Any:
     if value is None or value == "" or (hasattr(value, "__len__") and len(value) == 0):
         raise MissingDataError(path, f"no {what}")
     return value
 
 
-def _vector(value: Any, size: int, path: Path, what: str) -> np.ndarray:
+def numeric_tag(value: Any, size: int, path: Path | str, what: str) -> np.ndarray:
     """A required numeric multi-value tag as a float array of ``size`` values."""
     values = _require(value, path, what)
     try:
@@ -238,9 +238,9 @@ def _frames_of(ds: Dataset, path: Path) -> list[_Frame]:
     return [
         _Frame(
             frame_index=0,
-            orientation=_vector(ds.get("ImageOrientationPatient"), 6, path, "ImageOrientationPatient"),
-            position=_vector(ds.get("ImagePositionPatient"), 3, path, "ImagePositionPatient"),
-            pixel_spacing=_pair(_vector(ds.get("PixelSpacing"), 2, path, "PixelSpacing")),
+            orientation=numeric_tag(ds.get("ImageOrientationPatient"), 6, path, "ImageOrientationPatient"),
+            position=numeric_tag(ds.get("ImagePositionPatient"), 3, path, "ImagePositionPatient"),
+            pixel_spacing=_pair(numeric_tag(ds.get("PixelSpacing"), 2, path, "PixelSpacing")),
             trigger_ms=_float_or_none(ds.get("TriggerTime")),
             order=(int(ds.get("InstanceNumber", 0) or 0), 0),
             slope=float(ds.get("RescaleSlope", 1.0) or 1.0),
@@ -266,7 +266,7 @@ def _enhanced_frames(ds: Dataset, path: Path, common: dict[str, Any]) -> list[_F
             return _group_value(group, shared, sequence, keyword)
 
         def vector(sequence: str, keyword: str, size: int, index: int = index) -> np.ndarray:
-            return _vector(value(sequence, keyword), size, path, f"{keyword} of frame {index + 1}")
+            return numeric_tag(value(sequence, keyword), size, path, f"{keyword} of frame {index + 1}")
 
         temporal = value("FrameContentSequence", "TemporalPositionIndex")
         slope = value("PixelValueTransformationSequence", "RescaleSlope")

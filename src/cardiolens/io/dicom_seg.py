@@ -79,7 +79,7 @@ from cardiolens.errors import (
     UsageError,
 )
 from cardiolens.io.atomic import atomic_path
-from cardiolens.io.dicom_read import ORIENTATION_TOL, POSITION_TOL_MM, is_dicom_candidate, read_dicom_file
+from cardiolens.io.dicom_read import ORIENTATION_TOL, POSITION_TOL_MM, is_dicom_candidate, numeric_tag, read_dicom_file
 from cardiolens.io.files import require_dir, require_file
 
 if TYPE_CHECKING:
@@ -148,18 +148,6 @@ def _group_item(group: Dataset | None, sequence: str) -> Dataset | None:
     return group[sequence].value[0]
 
 
-def _numbers(value: Any, size: int, where: str, what: str) -> np.ndarray:
-    if value is None or value == "":
-        raise MissingDataError(where, f"no {what}")
-    try:
-        array = np.asarray([float(v) for v in value], dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise CorruptFileError(where, f"{what} is not numeric ({value!r})") from exc
-    if array.size != size or not np.isfinite(array).all():
-        raise CorruptFileError(where, f"{what} must hold {size} finite numbers, got {value!r}")
-    return array
-
-
 def _plane_geometry(ds: Dataset, where: str) -> list[tuple[np.ndarray, np.ndarray]]:
     """(ImageOrientationPatient, ImagePositionPatient) of every frame of ``ds``, LPS."""
     if "PerFrameFunctionalGroupsSequence" not in ds:
@@ -167,8 +155,8 @@ def _plane_geometry(ds: Dataset, where: str) -> list[tuple[np.ndarray, np.ndarra
             raise DataError(where, "multi-frame file without per-frame functional groups is not supported")
         return [
             (
-                _numbers(ds.get("ImageOrientationPatient"), 6, where, "ImageOrientationPatient"),
-                _numbers(ds.get("ImagePositionPatient"), 3, where, "ImagePositionPatient"),
+                numeric_tag(ds.get("ImageOrientationPatient"), 6, where, "ImageOrientationPatient"),
+                numeric_tag(ds.get("ImagePositionPatient"), 3, where, "ImagePositionPatient"),
             )
         ]
     shared = _group_item(ds, "SharedFunctionalGroupsSequence")
@@ -184,8 +172,8 @@ def _plane_geometry(ds: Dataset, where: str) -> list[tuple[np.ndarray, np.ndarra
             values[keyword] = next((item.get(keyword) for item in items if item is not None and keyword in item), None)
         out.append(
             (
-                _numbers(values["ImageOrientationPatient"], 6, where, f"ImageOrientationPatient of frame {index + 1}"),
-                _numbers(values["ImagePositionPatient"], 3, where, f"ImagePositionPatient of frame {index + 1}"),
+                numeric_tag(values["ImageOrientationPatient"], 6, where, f"ImageOrientationPatient of frame {index + 1}"),
+                numeric_tag(values["ImagePositionPatient"], 3, where, f"ImagePositionPatient of frame {index + 1}"),
             )
         )
     return out
