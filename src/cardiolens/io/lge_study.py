@@ -42,7 +42,7 @@ def _nifti_volume(path: Path, labels_path: Path | None = None) -> CMRVolume:
 
 
 def read_lge_study(path: str | Path) -> CMRVolume:
-    """Read one LGE study for prediction or explanation.
+    """Read one LGE study (for predict, explain and measure), with its labels when it has them.
 
     Accepted: an EMIDEC case folder (``slice_SSS.png`` with ``_gt`` masks), a
     folder holding ``lge.nii.gz`` (a simulated subject; ``lge_seg.nii.gz``
@@ -55,16 +55,12 @@ def read_lge_study(path: str | Path) -> CMRVolume:
     p = Path(path)
     if p.is_dir():
         if any(p.glob("slice_*.png")):
-            volume = _emidec_case(p)
-        elif (p / "lge.nii.gz").exists():
-            volume = _nifti_volume(p / "lge.nii.gz", p / "lge_seg.nii.gz")
-        else:
-            volume = _dicom_volume(p)
-    else:
-        require_file(p)
-        name = p.name.lower()
-        volume = _nifti_volume(p) if name.endswith((".nii", ".nii.gz")) else _dicom_volume(p)
-    return volume
+            return _emidec_case(p)
+        if (p / "lge.nii.gz").exists():
+            return _nifti_volume(p / "lge.nii.gz", p / "lge_seg.nii.gz")
+        return _dicom_volume(p)
+    require_file(p)
+    return _nifti_volume(p) if p.name.lower().endswith((".nii", ".nii.gz")) else _dicom_volume(p)
 
 
 def _dicom_volume(path: Path) -> CMRVolume:
