@@ -12,11 +12,11 @@ import pytest
 from typer.testing import CliRunner
 
 from cardiolens.cli.app import app
-from cardiolens.data.labels import LGE_LABELS
+from cardiolens.data.labels import LGE_BURDEN_CUTOFF_PCT, LGE_LABELS
 from cardiolens.data.volume import CMRVolume
 from cardiolens.errors import UsageError
 from cardiolens.io.layouts import detect_layout, scan, synthetic
-from cardiolens.measure.lge import BURDEN_CUTOFF_PCT, measure_lge
+from cardiolens.measure.lge import measure_lge
 from cardiolens.synth.lge_cohort import (
     BLOCK,
     simulate_lge_subject,
@@ -48,7 +48,7 @@ def test_manifest_columns_and_known_truth(manifest):
     assert Counter(manifest.lge_pattern) == {"midwall": 4, "patchy": 4, "none": 2}
     exact_pct = 100.0 * manifest.scar_voxels / manifest.myocardium_voxels
     assert np.allclose(manifest.pct_lge, exact_pct, atol=1e-4)
-    assert (manifest.burden_over_15pct == (exact_pct >= BURDEN_CUTOFF_PCT)).all()
+    assert (manifest.burden_over_15pct == (exact_pct >= LGE_BURDEN_CUTOFF_PCT)).all()
     assert manifest.pct_lge.between(0.0, 40.0).all()
     scarred = manifest[manifest.lge_pattern != "none"]
     assert (scarred.pct_lge > 0).all() and scarred.burden_over_15pct.any() and (~scarred.burden_over_15pct).any()

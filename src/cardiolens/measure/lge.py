@@ -51,8 +51,6 @@ DEFAULT_MIN_ISLAND_VOXELS: Final[int] = 10
 DEFAULT_N_SD: Final[float] = 5.0
 #: n-SD screen that finds the enhanced region for automatic FWHM.
 DEFAULT_FWHM_SCREEN_N_SD: Final[float] = 2.0
-#: %LGE at or above which ``burden_over_15pct`` is set (Chan 2014).
-BURDEN_CUTOFF_PCT: Final[float] = LGE_BURDEN_CUTOFF_PCT
 #: Fewest remote voxels for a per-slice threshold; smaller slices (apex) use the remote of all slices.
 MIN_REMOTE_VOXELS: Final[int] = 20
 #: Angular sectors per slice used to find the remote myocardium automatically.
@@ -648,7 +646,7 @@ def quantify_scar(
         mvo_voxels=n_mvo,
         myocardium_voxels=n_myo,
         pct_lge=pct,
-        burden_over_15pct=bool(pct >= BURDEN_CUTOFF_PCT),
+        burden_over_15pct=bool(pct >= LGE_BURDEN_CUTOFF_PCT),
         spacing_known=voxel_ml is not None,
         voxel_volume_ml=voxel_ml,
         scar_volume_ml=None if voxel_ml is None else n_scar * voxel_ml,

@@ -8,11 +8,22 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from cardiolens.io.atomic import write_text_atomic
 from cardiolens.report.html import HtmlReport
+from cardiolens.stats.bootstrap import bootstrap_ci
 from cardiolens.stats.estimate import Estimate
+
+
+def mean_ci(values: pd.Series, seed: int = 0) -> Estimate | None:
+    """Mean of the finite per-case values with a bootstrap 95 % CI (one case: the value without a CI; none: None)."""
+    x = pd.to_numeric(values, errors="coerce").to_numpy(float)
+    x = x[np.isfinite(x)]
+    if len(x) < 2:
+        return Estimate(float(x[0]), None, None, "one case", 1) if len(x) == 1 else None
+    return bootstrap_ci(np.mean, x, n_resamples=2000, seed=seed)
 
 
 def metric_entry(value: Estimate | float | int | None) -> dict[str, Any]:

@@ -22,12 +22,10 @@ from cardiolens.io.layouts import scan
 from cardiolens.measure.cine import measure_cine
 from cardiolens.report.html import HtmlReport
 from cardiolens.stats.agreement import bland_altman
-from cardiolens.stats.bootstrap import bootstrap_ci
-from cardiolens.stats.estimate import Estimate
 from cardiolens.stats.overlap import dice, hd95
 from cardiolens.systems.cine_seg.data import reference_cine
 from cardiolens.systems.cine_seg.model import STRUCTURES, SliceSegmenter, load_segmenter
-from cardiolens.systems.evaluation import metrics_document, metrics_table, write_evaluation
+from cardiolens.systems.evaluation import mean_ci, metrics_document, metrics_table, write_evaluation
 from cardiolens.systems.model_dir import read_card, refuse_trained_subjects, require_system
 
 SYSTEM = "cine-seg"
@@ -57,23 +55,15 @@ def score_subject(segmenter: SliceSegmenter, cohort: Cohort, subject_id: str) ->
     return row
 
 
-def _mean_ci(values: pd.Series, seed: int = 0) -> Estimate | None:
-    x = values.dropna().to_numpy(float)
-    x = x[np.isfinite(x)]
-    if len(x) < 2:
-        return None
-    return bootstrap_ci(np.mean, x, n_resamples=2000, seed=seed)
-
-
 def summarise(rows: pd.DataFrame) -> tuple[dict[str, Any], dict[str, Any]]:
     """(metrics for metrics.json, Bland–Altman details) from :func:`score_subject` rows."""
     metrics: dict[str, Any] = {}
     for name in STRUCTURES:
-        metrics[f"dice_{name}"] = _mean_ci(rows[f"dice_{name}"])
+        metrics[f"dice_{name}"] = mean_ci(rows[f"dice_{name}"])
         for phase in ("ed", "es"):
-            metrics[f"dice_{name}_{phase}"] = _mean_ci(rows[f"dice_{name}_{phase}"])
+            metrics[f"dice_{name}_{phase}"] = mean_ci(rows[f"dice_{name}_{phase}"])
         if f"hd95_{name}_mm" in rows:
-            metrics[f"hd95_{name}_mm"] = _mean_ci(rows[f"hd95_{name}_mm"])
+            metrics[f"hd95_{name}_mm"] = mean_ci(rows[f"hd95_{name}_mm"])
     agreement: dict[str, Any] = {}
     for key, unit in (("lv_ef_pct", "pct"), ("rv_ef_pct", "pct"), ("lv_mass_g", "g"), ("lv_edv_ml", "ml")):
         pairs = rows[[f"{key}_predicted", f"{key}_reference"]].apply(pd.to_numeric, errors="coerce").dropna()

@@ -13,6 +13,7 @@ import numpy as np
 from scipy import ndimage
 
 from cardiolens.systems.cine_seg.config import CineSegConfig
+from cardiolens.systems.masks import largest_component
 
 N_CLASSES = 4
 STRUCTURES = {"rv": 1, "myo": 2, "lv": 3}
@@ -55,15 +56,6 @@ def pad_to_multiple(slices_nyx: np.ndarray, multiple: int) -> tuple[np.ndarray, 
     return np.pad(slices_nyx, ((0, 0), (0, py), (0, px))), (y, x)
 
 
-def _largest(mask: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
-    """The connected component of ``mask`` with the largest size (or largest sum of ``weights``)."""
-    components, n = ndimage.label(mask)
-    if n <= 1:
-        return mask
-    score = ndimage.sum_labels(mask if weights is None else weights, components, index=np.arange(1, n + 1))
-    return components == 1 + int(np.argmax(score))
-
-
 def keep_largest_components(labels_zyx: np.ndarray, rv_search_px: int = 5) -> np.ndarray:
     """Keep one 3-D connected component per ventricle (removes stray islands far from the heart).
 
@@ -76,14 +68,14 @@ def keep_largest_components(labels_zyx: np.ndarray, rv_search_px: int = 5) -> np
     """
     out = labels_zyx.copy()
     lv = np.isin(labels_zyx, (2, 3))
-    lv_kept = _largest(lv)
+    lv_kept = largest_component(lv)
     out[lv & ~lv_kept] = 0
     rv = labels_zyx == 1
     near_lv = ndimage.binary_dilation(lv_kept, structure=np.ones((1, 3, 3), bool), iterations=rv_search_px)
     rv_components, n = ndimage.label(rv)
     if n > 1:
         touching = ndimage.sum_labels(rv & near_lv, rv_components, index=np.arange(1, n + 1))
-        out[rv & ~_largest(rv, (rv & near_lv) if touching.max() > 0 else None)] = 0
+        out[rv & ~largest_component(rv, (rv & near_lv) if touching.max() > 0 else None)] = 0
     return out
 
 

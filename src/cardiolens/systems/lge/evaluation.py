@@ -42,11 +42,9 @@ from cardiolens.io.layouts import scan
 from cardiolens.report.html import HtmlReport
 from cardiolens.stats.agreement import bland_altman, pearson
 from cardiolens.stats.auc import roc_auc_ci
-from cardiolens.stats.bootstrap import bootstrap_ci
 from cardiolens.stats.diagnostic import diagnostic_metrics
-from cardiolens.stats.estimate import Estimate
 from cardiolens.stats.overlap import dice, hd95, surface_distances
-from cardiolens.systems.evaluation import metrics_document, metrics_table, write_evaluation
+from cardiolens.systems.evaluation import mean_ci, metrics_document, metrics_table, write_evaluation
 from cardiolens.systems.lge.data import load_volume
 from cardiolens.systems.lge.model import MYOCARDIUM_LABELS, SCAR_LABELS
 from cardiolens.systems.lge.pipeline import LGEPipeline, load_pipeline
@@ -101,14 +99,6 @@ def score_case(predicted: np.ndarray, volume: CMRVolume, spacing_3d: bool) -> di
     return row
 
 
-def _mean_ci(values: pd.Series, seed: int = 0) -> Estimate | None:
-    x = pd.to_numeric(values, errors="coerce").to_numpy(float)
-    x = x[np.isfinite(x)]
-    if len(x) < 2:
-        return Estimate(float(x[0]), None, None, "one case", 1) if len(x) == 1 else None
-    return bootstrap_ci(np.mean, x, n_resamples=2000, seed=seed)
-
-
 def _finite_share(values: pd.Series) -> float:
     x = pd.to_numeric(values, errors="coerce").to_numpy(float)
     x = x[~np.isnan(x)]
@@ -145,13 +135,13 @@ def summarise(rows: pd.DataFrame) -> tuple[dict[str, Any], dict[str, Any]]:
     """(metrics for metrics.json, Bland-Altman details) from :func:`score_case` rows."""
     scarred = rows[rows["truth_has_scar"]]
     metrics: dict[str, Any] = {
-        "dice_myocardium": _mean_ci(rows["dice_myocardium"]),
-        "dice_scar": _mean_ci(scarred["dice_scar"]),
-        "dice_scar_all_cases": _mean_ci(rows["dice_scar"]),
-        "dice_mvo": _mean_ci(rows.loc[rows["truth_has_mvo"], "dice_mvo"]),
-        "dice_cavity": _mean_ci(rows["dice_cavity"]),
-        "hd95_myocardium": _mean_ci(rows["hd95_myocardium"]),
-        "hd95_scar": _mean_ci(scarred["hd95_scar"]),
+        "dice_myocardium": mean_ci(rows["dice_myocardium"]),
+        "dice_scar": mean_ci(scarred["dice_scar"]),
+        "dice_scar_all_cases": mean_ci(rows["dice_scar"]),
+        "dice_mvo": mean_ci(rows.loc[rows["truth_has_mvo"], "dice_mvo"]),
+        "dice_cavity": mean_ci(rows["dice_cavity"]),
+        "hd95_myocardium": mean_ci(rows["hd95_myocardium"]),
+        "hd95_scar": mean_ci(scarred["hd95_scar"]),
         "hd95_scar_finite_fraction": _finite_share(scarred["hd95_scar"]),
     }
     details: dict[str, Any] = {}
@@ -187,21 +177,20 @@ def breakdown(rows: pd.DataFrame, attributes: dict[str, dict[str, Any]]) -> dict
 
 def score_cohort(pipeline: LGEPipeline, cohort: Cohort, subject_ids: Sequence[str]) -> tuple[pd.DataFrame, list[dict[str, str]], dict[str, np.ndarray]]:
     """(rows, bad cases, predicted masks) of ``subject_ids``; a bad case is recorded and the rest go on."""
-    volumes = {}
+    volumes: dict[str, CMRVolume] = {}
+    bad: list[dict[str, str]] = []
     for sid in subject_ids:
         try:
-            volumes[sid] = pipeline.prepare(load_volume(cohort, sid))
-        except DataError as exc:
-            volumes[sid] = exc
-    usable = [v for v in volumes.values() if isinstance(v, CMRVolume)]
-    spacing_3d = bool(usable) and all(v.spacing_known for v in usable)
-    rows, bad, masks = [], [], {}
-    for sid, volume in volumes.items():
-        try:
-            if isinstance(volume, DataError):
-                raise volume
+            volume = pipeline.prepare(load_volume(cohort, sid))
             if volume.labels is None:
                 raise DataError(volume.source, "no manual mask to evaluate against")
+            volumes[sid] = volume
+        except DataError as exc:
+            bad.append({"subject_id": sid, "error": str(exc)})
+    spacing_3d = bool(volumes) and all(v.spacing_known for v in volumes.values())  # else HD95 in in-plane pixels
+    rows, masks = [], {}
+    for sid, volume in volumes.items():
+        try:
             masks[sid] = pipeline.segment(volume)
             rows.append({**score_case(masks[sid], volume, spacing_3d), "label": cohort[sid].label})
         except DataError as exc:

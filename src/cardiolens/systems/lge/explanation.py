@@ -28,7 +28,6 @@ from cardiolens.io.lge_study import read_lge_study
 from cardiolens.io.nifti import write_nifti
 from cardiolens.systems.lge.data import centre_crop, network_input, uncrop
 from cardiolens.systems.lge.model import MYOCARDIUM_LABELS, SCAR_LABELS, load_segmenter
-from cardiolens.systems.model_dir import read_card
 
 TARGET_LAYER = "decoder block at 1/4 of the input resolution (1/2 for a 3-level U-Net)"
 
@@ -71,11 +70,7 @@ def scar_grad_cam(network: Any, image_zyx: np.ndarray, labels_zyx: np.ndarray, *
 
 def explain(model_dir: str | Path, input_path: str, out: str | Path) -> Path:
     """Write the Grad-CAM outputs of one study (see the module docstring) into ``out``; returns ``out``."""
-    card = read_card(model_dir)
-    config_variant = card.config.get("variant")
-    if config_variant not in ("unet3d", "unet2d"):
-        raise UsageError(f"explain lge needs a network model (unet3d or unet2d); {model_dir} is {config_variant!r}")
-    segmenter = load_segmenter(model_dir, "torch")
+    segmenter = load_segmenter(model_dir, "torch")  # refuses a threshold model
     config = segmenter.config
     volume = read_lge_study(input_path)
     labels = segmenter.segment(volume.image)

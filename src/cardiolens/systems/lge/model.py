@@ -11,10 +11,12 @@ from typing import Any
 
 import numpy as np
 from scipy import ndimage
+from scipy.special import softmax
 
 from cardiolens.data.labels import LGE_LABELS
 from cardiolens.systems.lge.config import LGEConfig
 from cardiolens.systems.lge.data import network_input, uncrop
+from cardiolens.systems.masks import largest_component
 
 N_CLASSES = 5
 MYOCARDIUM_LABELS: tuple[int, ...] = (LGE_LABELS["normal_myocardium"], LGE_LABELS["infarct"], LGE_LABELS["mvo"])
@@ -40,18 +42,10 @@ def build_network(config: LGEConfig) -> Any:
     )
 
 
-def _largest(mask: np.ndarray) -> np.ndarray:
-    components, n = ndimage.label(mask)
-    if n <= 1:
-        return mask
-    sizes = ndimage.sum_labels(mask, components, index=np.arange(1, n + 1))
-    return components == 1 + int(np.argmax(sizes))
-
-
 def postprocess(labels_zyx: np.ndarray, min_scar_voxels: int) -> np.ndarray:
     """Keep the largest 3-D LV object; scar islands (infarct + MVO) under ``min_scar_voxels`` become normal myocardium."""
     out = np.asarray(labels_zyx, dtype=np.uint8).copy()
-    out[(out > 0) & ~_largest(out > 0)] = 0
+    out[(out > 0) & ~largest_component(out > 0)] = 0
     scar = np.isin(out, SCAR_LABELS)
     if min_scar_voxels > 0 and scar.any():
         components, n = ndimage.label(scar, structure=np.ones((3, 3, 3), bool))
@@ -59,12 +53,6 @@ def postprocess(labels_zyx: np.ndarray, min_scar_voxels: int) -> np.ndarray:
         small = np.isin(components, 1 + np.flatnonzero(sizes < min_scar_voxels))
         out[small] = LGE_LABELS["normal_myocardium"]
     return out
-
-
-def _softmax(logits: np.ndarray, axis: int) -> np.ndarray:
-    logits = logits - logits.max(axis=axis, keepdims=True)
-    e = np.exp(logits)
-    return e / e.sum(axis=axis, keepdims=True)
 
 
 class StackSegmenter:
@@ -95,7 +83,7 @@ class StackSegmenter:
             logits = self._logits(x[None, None])[0]  # (5, z, s, s)
         else:
             logits = self._logits(x[:, None]).transpose(1, 0, 2, 3)  # slices as the batch
-        probabilities = _softmax(logits, axis=0)
+        probabilities = softmax(logits, axis=0)
         full = uncrop(probabilities, image.shape[-2:], fill=0.0)
         full[0] = uncrop(probabilities[0], image.shape[-2:], fill=1.0)
         return full
@@ -143,7 +131,7 @@ def load_segmenter(model_dir: str | Path, backend: str = "onnx") -> StackSegment
     require_system(card, "lge", model_dir)
     config = LGEConfig.from_dict(card.config)
     if not config.is_network:
-        raise UsageError(f"{model_dir} is a {config.variant!r} threshold model, not a network")
+        raise UsageError(f"{model_dir} is a {config.variant!r} threshold model; this step needs a network model (unet3d or unet2d)")
     directory = Path(model_dir)
     if backend == "onnx":
         if not (directory / ONNX_FILE).is_file():

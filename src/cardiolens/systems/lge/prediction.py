@@ -26,11 +26,12 @@ from cardiolens.errors import DataError, UsageError
 from cardiolens.io.atomic import write_text_atomic
 from cardiolens.io.lge_study import read_lge_study
 from cardiolens.io.nifti import write_nifti
+from cardiolens.measure.lge import LGEMeasurements
 from cardiolens.systems.lge.pipeline import LGEPipeline, load_pipeline
-from cardiolens.systems.lge.quantification import measure_labels, quantification_row
+from cardiolens.systems.lge.quantification import measure_labels, measurement_row
 
 
-def _write_case(pipeline: LGEPipeline, volume: CMRVolume, labels: Any, folder: Path) -> dict[str, str]:
+def _write_case(pipeline: LGEPipeline, volume: CMRVolume, labels: Any, measured: LGEMeasurements, folder: Path) -> dict[str, str]:
     folder.mkdir(parents=True, exist_ok=True)
     files = {"mask_nifti": str(write_nifti(folder / "lge_seg.nii.gz", labels.astype("uint8"), volume.spacing_mm, volume.affine))}
     if volume.metadata.get("input_format") == "dicom":
@@ -41,10 +42,9 @@ def _write_case(pipeline: LGEPipeline, volume: CMRVolume, labels: Any, folder: P
         files["mask_dicom_seg"] = str(write_dicom_seg(labels, sources, folder / "lge_seg.dcm", LGE_SEGMENTS,
                                                       algorithm_name=f"cardiolens lge {pipeline.config.variant}",
                                                       algorithm_version=__version__))
-    measured = measure_labels(volume, labels)
     document = {"subject_id": volume.subject_id, "source": volume.source, "variant": pipeline.config.variant,
                 "spacing_known": volume.spacing_known, "spacing_mm": list(volume.spacing_mm) if volume.spacing_known else None,
-                "measurements": None if measured is None else measured.to_dict(), "files": files}
+                "measurements": measured.to_dict(), "files": files}
     write_text_atomic(folder / "measurements.json", json.dumps(document, indent=1, default=str))
     return files
 
@@ -57,8 +57,9 @@ def predict_study(pipeline: LGEPipeline, path: str, out: Path) -> dict[str, Any]
     seconds = time.perf_counter() - start
     row: dict[str, Any] = {"input": path, "subject_id": volume.subject_id, "variant": pipeline.config.variant,
                            "n_slices": int(volume.image.shape[0]), "segmentation_s": round(seconds, 4)}
-    row.update(quantification_row(volume, labels))
-    row.update(_write_case(pipeline, volume, labels, out / (volume.subject_id or Path(path).name)))
+    measured = measure_labels(volume, labels)
+    row.update(measurement_row(measured))
+    row.update(_write_case(pipeline, volume, labels, measured, out / (volume.subject_id or Path(path).name)))
     return row
 
 

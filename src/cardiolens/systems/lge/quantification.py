@@ -19,26 +19,23 @@ from cardiolens.measure.lge import AHA_SEGMENTS, LGEMeasurements, measure_lge
 from cardiolens.systems.lge.model import MYOCARDIUM_LABELS, SCAR_LABELS
 
 
-def measure_labels(volume: CMRVolume, labels_zyx: np.ndarray, *, segments: bool = True) -> LGEMeasurements | None:
-    """Measurements of ``labels_zyx`` on ``volume``'s grid and spacing; None when the mask holds no myocardium."""
+def measure_labels(volume: CMRVolume, labels_zyx: np.ndarray, *, segments: bool = True) -> LGEMeasurements:
+    """Measurements of ``labels_zyx`` on ``volume``'s grid and spacing.
+
+    Raises:
+        DataError: the mask holds no myocardium (%LGE undefined), naming the study.
+    """
     labels = np.asarray(labels_zyx)
     myocardium = np.isin(labels, MYOCARDIUM_LABELS)
     if not myocardium.any():
-        return None
+        raise DataError(volume.source, "no myocardium found in the segmentation; %LGE is undefined")
     labelled = dataclasses.replace(volume, labels=labels.astype(np.uint8), label_scheme="lge")
     return measure_lge(labelled, myocardium=myocardium, scar_mask=np.isin(labels, SCAR_LABELS),
                        mvo_mask=labels == LGE_LABELS["mvo"], method="labels", segments=segments)
 
 
-def quantification_row(volume: CMRVolume, labels_zyx: np.ndarray, *, segments: bool = True) -> dict[str, Any]:
-    """One flat row: volumes in mL when the spacing is known, else voxel counts (``volume_unit`` says which).
-
-    Raises:
-        DataError: the mask holds no myocardium (%LGE undefined), naming the study.
-    """
-    measured = measure_labels(volume, labels_zyx, segments=segments)
-    if measured is None:
-        raise DataError(volume.source, "no myocardium found in the segmentation; %LGE is undefined")
+def measurement_row(measured: LGEMeasurements) -> dict[str, Any]:
+    """One flat row: volumes in mL when the spacing is known, else voxel counts (``volume_unit`` says which)."""
     row: dict[str, Any] = {
         "volume_unit": "mL" if measured.spacing_known else "voxels",
         "scar_voxels": measured.scar_voxels,
@@ -56,3 +53,8 @@ def quantification_row(volume: CMRVolume, labels_zyx: np.ndarray, *, segments: b
     row["segment_orientation"] = measured.segment_orientation
     row["notes"] = "; ".join(measured.notes)
     return row
+
+
+def quantification_row(volume: CMRVolume, labels_zyx: np.ndarray, *, segments: bool = True) -> dict[str, Any]:
+    """:func:`measurement_row` of :func:`measure_labels` (raises DataError when the mask holds no myocardium)."""
+    return measurement_row(measure_labels(volume, labels_zyx, segments=segments))
