@@ -35,6 +35,8 @@ def test_config_checks_variants_compare_and_spacing():
         LGEConfig(inplane_px=100)
     with pytest.raises(UsageError, match="spacing_mm"):
         LGEConfig(spacing_mm=(8.0, 1.5))
+    with pytest.raises(UsageError, match="tta_transforms"):
+        LGEConfig(tta_transforms=3)
     assert LGEConfig(compare="unet2d, nsd:manual").compare == ("unet2d", "nsd:manual")
     assert variant_entries(LGEConfig(variant="nsd", compare=("unet2d",))) == ["unet2d", "nsd"]  # networks first: nsd needs one
 
@@ -51,6 +53,33 @@ def test_networks_keep_the_slice_count_and_give_five_classes(variant):
                 assert net(torch.zeros(1, 1, slices, 32, 32)).shape == (1, 5, slices, 32, 32)
         else:
             assert net(torch.zeros(6, 1, 32, 32)).shape == (6, 5, 32, 32)
+
+
+@pytest.mark.parametrize("variant", ["unet3d", "unet2d"])
+def test_test_time_augmentation_makes_the_prediction_follow_the_image(variant):
+    from cardiolens.systems.lge.model import StackSegmenter, build_network
+
+    torch.manual_seed(0)
+    config = LGEConfig(variant=variant, channels=(4, 8, 16), inplane_px=32)
+    network = build_network(config)  # random weights: not equivariant by itself
+    image = np.random.default_rng(0).random((5, 32, 32)).astype(np.float32)
+
+    def follows(tta: int, change) -> bool:
+        segmenter = StackSegmenter(network, LGEConfig(variant=variant, channels=(4, 8, 16), inplane_px=32, tta_transforms=tta))
+        plain = segmenter.probabilities(image)
+        assert np.allclose(plain.sum(axis=0), 1.0, atol=1e-5)
+        return np.allclose(segmenter.probabilities(np.ascontiguousarray(change(image))), change(plain), atol=1e-5)
+
+    def turn(a):
+        return np.rot90(a, 1, axes=(-2, -1))
+
+    def flip(a):
+        return a[..., ::-1]
+
+    assert not follows(1, turn) and not follows(1, flip)  # without TTA the random network is not equivariant
+    assert follows(2, flip) and not follows(2, turn)
+    assert follows(4, turn)
+    assert follows(8, turn) and follows(8, flip)
 
 
 def test_centre_crop_pads_small_and_crops_large_and_uncrop_inverts():

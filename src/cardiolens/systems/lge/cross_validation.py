@@ -28,7 +28,7 @@ from cardiolens.io.layouts import scan
 from cardiolens.report.html import HtmlReport
 from cardiolens.stats.bootstrap import paired_bootstrap_difference
 from cardiolens.systems.evaluation import metric_entry, metrics_table
-from cardiolens.systems.lge.config import LGEConfig
+from cardiolens.systems.lge.config import INFERENCE_ONLY_SETTINGS, LGEConfig
 from cardiolens.systems.lge.data import load_volume
 from cardiolens.systems.lge.evaluation import score_cohort, summarise
 from cardiolens.systems.lge.model import load_segmenter
@@ -56,12 +56,12 @@ def variant_entries(config: LGEConfig) -> list[str]:
     return sorted(entries, key=lambda e: (not LGEConfig(variant=e.partition(":")[0]).is_network, entries.index(e)))
 
 
-def seconds_per_slice(model_dir: Path, cohort: Cohort, subject_ids: list[str]) -> dict[str, float]:
+def seconds_per_slice(model_dir: Path, cohort: Cohort, subject_ids: list[str], tta_transforms: int) -> dict[str, float]:
     """Mean segmentation time per slice (s) of the test stacks with each backend (one warm-up stack first)."""
     volumes = [load_volume(cohort, sid).image for sid in subject_ids]
     out = {}
     for backend in ("torch", "onnx"):
-        segmenter = load_segmenter(model_dir, backend)
+        segmenter = load_segmenter(model_dir, backend, tta_transforms)
         segmenter.segment(volumes[0])
         start = time.perf_counter()
         for image in volumes:
@@ -87,15 +87,21 @@ def paired_comparison(reference: pd.DataFrame, other: pd.DataFrame) -> dict[str,
     return out
 
 
+def _training_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in settings.items() if k not in INFERENCE_ONLY_SETTINGS}
+
+
 def finished_training(model_dir: Path, config: LGEConfig, train_ids: list[str]) -> dict[str, Any] | None:
     """The saved split of a network already trained in ``model_dir`` with this configuration on these subjects, else None.
 
-    Lets an interrupted ``crossval`` resume without retraining the fold models it finished.
+    Lets an interrupted ``crossval`` resume without retraining the fold models it finished; settings that only
+    change inference (:data:`~cardiolens.systems.lge.config.INFERENCE_ONLY_SETTINGS`) may differ.
     """
     if not (model_dir / SPLIT_FILE).is_file():
         return None
     card = read_card(model_dir)
-    same = card.config == json.loads(json.dumps(config.to_dict())) and sorted(card.trained_subject_ids) == sorted(train_ids)
+    wanted = _training_settings(json.loads(json.dumps(config.to_dict())))
+    same = _training_settings(card.config) == wanted and sorted(card.trained_subject_ids) == sorted(train_ids)
     return json.loads((model_dir / SPLIT_FILE).read_text()) if same else None
 
 
@@ -107,7 +113,7 @@ def _fold_pipeline(entry: str, fold_dir: Path, cohort: Cohort, split: Split, con
     if variant_config.is_network:
         finished = finished_training(model_dir, variant_config, list(split.train))
         if finished is not None:
-            return load_pipeline(model_dir), finished.get("train_seconds")
+            return load_pipeline(model_dir, tta_transforms=config.tta_transforms), finished.get("train_seconds")
         train(cohort, model_dir, variant_config, subject_ids=list(split.train))
         return load_pipeline(model_dir), time.perf_counter() - start
     if option != "manual":
@@ -139,7 +145,7 @@ def crossval(data: str | Path, out: str | Path, config: LGEConfig) -> Path:
             timing: dict[str, Any] = {"fold": k, "train_s": train_s}
             if pipeline.config.is_network:
                 first_network = first_network or fold_dir / entry
-                timing.update(seconds_per_slice(fold_dir / entry, cohort, list(split.test)))
+                timing.update(seconds_per_slice(fold_dir / entry, cohort, list(split.test), config.tta_transforms))
             timings[entry].append(timing)
     per_variant = {e: pd.concat(rows[e], ignore_index=True) for e in entries}
     summaries: dict[str, dict[str, Any]] = {}

@@ -14,7 +14,7 @@ from scipy import ndimage
 from scipy.special import softmax
 
 from cardiolens.data.labels import LGE_LABELS
-from cardiolens.systems.lge.config import LGEConfig
+from cardiolens.systems.lge.config import TTA_TRANSFORMS, LGEConfig
 from cardiolens.systems.lge.data import network_input, uncrop
 from cardiolens.systems.masks import largest_component
 
@@ -60,12 +60,13 @@ class StackSegmenter:
 
     Args:
         network: the trained torch module (eval mode is set here), or None with ``onnx_path``.
-        config: the training config (variant, crop, normalisation).
+        config: the training config (variant, crop, normalisation, test-time augmentation).
         onnx_path: use ONNX Runtime with this exported model instead of torch.
     """
 
     def __init__(self, network: Any, config: LGEConfig, *, onnx_path: str | Path | None = None) -> None:
         self.config = config
+        self.transforms = TTA_TRANSFORMS[config.tta_transforms]
         self.network = network.eval() if network is not None else None
         self.session = None
         if onnx_path is not None:
@@ -80,13 +81,21 @@ class StackSegmenter:
         image = np.asarray(image_zyx, dtype=np.float32)
         x = network_input(image, self.config.inplane_px, self.config.intensity_percentiles)
         if self.config.variant == "unet3d":
-            logits = self._logits(x[None, None])[0]  # (5, z, s, s)
+            probabilities = self._averaged_probabilities(x[None, None])[0]  # (5, z, s, s)
         else:
-            logits = self._logits(x[:, None]).transpose(1, 0, 2, 3)  # slices as the batch
-        probabilities = softmax(logits, axis=0)
+            probabilities = self._averaged_probabilities(x[:, None]).transpose(1, 0, 2, 3)  # slices as the batch
         full = uncrop(probabilities, image.shape[-2:], fill=0.0)
         full[0] = uncrop(probabilities[0], image.shape[-2:], fill=1.0)
         return full
+
+    def _averaged_probabilities(self, batch: np.ndarray) -> np.ndarray:
+        """Softmax of the network over the class axis 1, averaged over the test-time transforms of the square crop."""
+        undone = []
+        for turns, flip in self.transforms:
+            view = np.rot90(batch, turns, axes=(-2, -1))
+            probabilities = softmax(self._logits(np.ascontiguousarray(view[..., ::-1] if flip else view)), axis=1)
+            undone.append(np.rot90(probabilities[..., ::-1] if flip else probabilities, -turns, axes=(-2, -1)))
+        return np.mean(undone, axis=0)
 
     def _logits(self, batch: np.ndarray) -> np.ndarray:
         if self.session is not None:
@@ -120,8 +129,13 @@ def export_onnx(network: Any, config: LGEConfig, path: Path) -> None:
                           dynamic_axes={"image": axes, "logits": axes}, opset_version=17)
 
 
-def load_segmenter(model_dir: str | Path, backend: str = "onnx") -> StackSegmenter:
-    """The segmenter of an ``lge`` network model directory; ``backend`` "onnx" (default) or "torch"."""
+def load_segmenter(model_dir: str | Path, backend: str = "onnx", tta_transforms: int | None = None) -> StackSegmenter:
+    """The segmenter of an ``lge`` network model directory; ``backend`` "onnx" (default) or "torch".
+
+    ``tta_transforms`` overrides the test-time augmentation stored with the model.
+    """
+    import dataclasses
+
     import torch
 
     from cardiolens.errors import MissingDataError, UsageError
@@ -130,6 +144,8 @@ def load_segmenter(model_dir: str | Path, backend: str = "onnx") -> StackSegment
     card = read_card(model_dir)
     require_system(card, "lge", model_dir)
     config = LGEConfig.from_dict(card.config)
+    if tta_transforms is not None:
+        config = dataclasses.replace(config, tta_transforms=tta_transforms)
     if not config.is_network:
         raise UsageError(f"{model_dir} is a {config.variant!r} threshold model; this step needs a network model (unet3d or unet2d)")
     directory = Path(model_dir)

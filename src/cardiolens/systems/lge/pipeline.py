@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +17,7 @@ from cardiolens.systems.model_dir import ModelCard, read_card, require_system
 SYSTEM = "lge"
 
 
-@dataclass
+@dataclasses.dataclass
 class LGEPipeline:
     """A loaded model: ``segmenter`` (the network, or the threshold variant's myocardium network, or None)."""
 
@@ -43,12 +43,13 @@ class LGEPipeline:
         return threshold_labels(volume.image, base, self.config.variant, self.config.n_sd)  # type: ignore[arg-type]
 
 
-def load_pipeline(model_dir: str | Path, backend: str = "onnx") -> LGEPipeline:
-    """Load an ``lge`` model directory of any variant."""
+def load_pipeline(model_dir: str | Path, backend: str = "onnx", tta_transforms: int | None = None) -> LGEPipeline:
+    """Load an ``lge`` model directory of any variant; ``tta_transforms`` overrides its test-time augmentation."""
     card = read_card(model_dir)
     require_system(card, SYSTEM, model_dir)
     config = LGEConfig.from_dict(card.config)
-    if config.is_network:
-        return LGEPipeline(card, config, load_segmenter(model_dir, backend))
-    segmenter = load_segmenter(config.myocardium_model, backend) if config.myocardium_model else None
+    if tta_transforms is not None:
+        config = dataclasses.replace(config, tta_transforms=tta_transforms)
+    network_dir = model_dir if config.is_network else config.myocardium_model
+    segmenter = load_segmenter(network_dir, backend, config.tta_transforms) if network_dir else None
     return LGEPipeline(card, config, segmenter)
