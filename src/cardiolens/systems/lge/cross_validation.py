@@ -7,7 +7,9 @@ Per variant, the out-of-fold case rows are summarised as in ``evaluate``.
 Against the reference, per-case Dice of myocardium and of scar (cases with
 manual scar) are compared by the Wilcoxon signed-rank test, with the mean
 paired difference and its bootstrap 95 % CI. Network inference time per
-slice is measured on the test cases with eager torch and with ONNX Runtime. A rerun into the same folder reuses the network folds it already finished.
+slice is measured on the test cases with eager torch and with ONNX Runtime.
+A rerun into the same folder reuses the fold networks it already trained with
+the same training settings (test-time augmentation may differ).
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ Labels in and out are the EMIDEC scheme :data:`cardiolens.data.labels.LGE_LABELS
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -134,8 +135,6 @@ def load_segmenter(model_dir: str | Path, backend: str = "onnx", tta_transforms:
 
     ``tta_transforms`` overrides the test-time augmentation stored with the model.
     """
-    import dataclasses
-
     import torch
 
     from cardiolens.errors import MissingDataError, UsageError
