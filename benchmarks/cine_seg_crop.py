@@ -20,11 +20,40 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from common import shared_dataset
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def full_and_crop_dice(segmenter: Any, cohort: Any, subject_ids: list[str]) -> list[dict[str, Any]]:
+    """Per patient: Dice (mean of ED and ES) on the full ED/ES frames and on the cine's cropped ED/ES frames."""
+    from cardiolens.io.layouts import load
+    from cardiolens.stats.overlap import dice
+    from cardiolens.systems.cine_seg.model import STRUCTURES
+
+    rows = []
+    for sid in subject_ids:
+        study = load(cohort, sid)
+        row = {"subject_id": sid, "rotated": bool(study.cine.metadata["crop"]["rotated"]), "spacing_known": study.cine.spacing_known}
+        for grid, volumes in (("full", ((study.ed.image, study.ed.labels), (study.es.image, study.es.labels))),
+                              ("cine_crop", tuple((study.cine.image[i], study.cine.segmentations[i]) for i in (study.cine.ed_index, study.cine.es_index)))):
+            predicted = [segmenter.segment_volume(image) for image, _ in volumes]
+            for name, label in STRUCTURES.items():
+                row[f"dice_{name}_{grid}"] = float(np.mean([dice(p == label, t == label) for p, (_, t) in zip(predicted, volumes)]))
+        rows.append(row)
+    return rows
+
+
+def summarise_dice(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean Dice per structure and grid with a 95 % bootstrap CI over patients."""
+    from cardiolens.stats.bootstrap import bootstrap_ci
+    from cardiolens.systems.cine_seg.model import STRUCTURES
+
+    return {f"dice_{name}_{grid}": bootstrap_ci(np.mean, np.array([r[f"dice_{name}_{grid}"] for r in rows]), n_resamples=2000).to_metric()
+            for grid in ("full", "cine_crop") for name in STRUCTURES}
 
 
 def main() -> None:
@@ -34,30 +63,15 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     args = parser.parse_args()
 
-    from cardiolens.io.layouts import load, scan
-    from cardiolens.stats.bootstrap import bootstrap_ci
-    from cardiolens.stats.overlap import dice
-    from cardiolens.systems.cine_seg.model import STRUCTURES, load_segmenter
+    from cardiolens.io.layouts import scan
+    from cardiolens.systems.cine_seg.model import load_segmenter
 
     cohort = scan(args.acdc)
     folds = json.loads((args.work / "cv" / "metrics.json").read_text())["folds"]
     rows = []
     for k, fold in enumerate(folds):
-        segmenter = load_segmenter(args.work / "cv" / "folds" / str(k) / "seg")
-        for sid in fold["test"]:
-            study = load(cohort, sid)
-            row = {"subject_id": sid, "rotated": bool(study.cine.metadata["crop"]["rotated"]), "spacing_known": study.cine.spacing_known}
-            for grid, volumes in (("full", ((study.ed.image, study.ed.labels), (study.es.image, study.es.labels))),
-                                  ("cine_crop", tuple((study.cine.image[i], study.cine.segmentations[i]) for i in (study.cine.ed_index, study.cine.es_index)))):
-                predicted = [segmenter.segment_volume(image) for image, _ in volumes]
-                for name, label in STRUCTURES.items():
-                    row[f"dice_{name}_{grid}"] = float(np.mean([dice(p == label, t == label) for p, (_, t) in zip(predicted, volumes)]))
-            rows.append(row)
-    summary = {}
-    for grid in ("full", "cine_crop"):
-        for name in STRUCTURES:
-            values = np.array([r[f"dice_{name}_{grid}"] for r in rows])
-            summary[f"dice_{name}_{grid}"] = bootstrap_ci(np.mean, values, n_resamples=2000).to_metric()
+        rows += full_and_crop_dice(load_segmenter(args.work / "cv" / "folds" / str(k) / "seg"), cohort, fold["test"])
+    summary = summarise_dice(rows)
     result = {"benchmark": "cine_seg_crop", "n_patients": len(rows), "metrics": summary, "per_patient": rows,
               "note": "held-out patients of each fold; Dice averaged over ED and ES; 95% CI by bootstrap over patients"}
     args.out.mkdir(parents=True, exist_ok=True)

@@ -21,3 +21,13 @@ def format_metric(entry: dict[str, Any] | None) -> str:
         return "n/a"
     ci = entry.get("ci")
     return f"{entry['value']:.3f} ({ci[0]:.3f}-{ci[1]:.3f})" if ci else f"{entry['value']:.3f}"
+
+
+def nicm_acdc_folds(cohort: Any) -> list[Any]:
+    """The 5-fold patient-level stratified split of ``benchmarks/nicm_acdc.py`` (nicm's default folds and seed)."""
+    from cardiolens.data.cohort import patient_kfold
+    from cardiolens.systems.nicm.config import NicmConfig
+    from cardiolens.systems.nicm.pipeline import labelled_records
+
+    defaults = NicmConfig()
+    return patient_kfold(labelled_records(cohort, defaults), defaults.folds, defaults.seed, stratify=True)

@@ -81,7 +81,7 @@ def main() -> None:
     parser.add_argument("acdc", nargs="?", type=Path, default=shared_dataset("acdc"))
     parser.add_argument("--work", type=Path, default=REPO / "benchmarks" / "work" / "nicm_acdc")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
-    parser.add_argument("--seg-epochs", type=int, default=25)
+    parser.add_argument("--seg-epochs", type=int, default=80)
     parser.add_argument("--seg-patch", type=int, default=96, help="cine-seg training patch side (pixels)")
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--threads", type=int, default=2)

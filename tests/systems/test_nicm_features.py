@@ -21,9 +21,11 @@ from cardiolens.errors import (
 )
 from cardiolens.synth.cine import simulate_cine
 from cardiolens.systems.nicm.features import (
+    ED_ES_CLASSICAL,
     SERIES_CHANNELS,
     NicmFeatureSpec,
     StudyFeatures,
+    ed_es_classical_features,
     extract_features,
 )
 from cardiolens.systems.nicm.radiomics_features import (
@@ -257,3 +259,16 @@ def test_real_acdc_patients(shared_data: Path) -> None:
     assert results["patient081"].artefacts["spacing_known"] == 0.0
     assert results["patient081"].artefacts["intensity_integer_le_255"] == 1.0
     assert results["patient001"].classical["lv_ef"] < results["patient081"].classical["lv_ef"]
+
+
+def test_ed_es_classical_features_match_the_whole_cine_features(nor: tuple[CineCMR, StudyFeatures]) -> None:
+    cine, f = nor
+    masks = all_masks(cine)
+    ed_es = ed_es_classical_features(cine, masks[cine.ed_index], masks[cine.es_index])
+    assert set(ed_es) == set(ED_ES_CLASSICAL) and set(ED_ES_CLASSICAL) <= set(f.classical)
+    for key in ED_ES_CLASSICAL:
+        assert ed_es[key] == pytest.approx(f.classical[key], rel=1e-9, nan_ok=True), key
+    swapped = ed_es_classical_features(cine, masks[cine.es_index], masks[cine.ed_index])
+    assert swapped["lv_ef"] < 0 < ed_es["lv_ef"]
+    with pytest.raises(MissingDataError, match="no LV cavity"):
+        ed_es_classical_features(cine, np.zeros_like(masks[0]), masks[cine.es_index])

@@ -27,8 +27,18 @@ class CineSegConfig(SystemConfig):
     (``pos_neg_ratio`` of them centred on the heart), with random rotation
     (any angle), scaling (+-``scale_range``), flips, gamma and noise, so that
     neither the field of view nor the orientation of the training frames is
-    learnt. Loss: Dice + cross-entropy. Early stopping on the mean
-    validation Dice of the three structures (``val_fraction`` of patients).
+    learnt. Loss: Dice + cross-entropy, AdamW with a cosine schedule over
+    ``epochs``. The epoch with the best mean validation Dice of the three
+    structures (``val_fraction`` of patients) is kept; ``patience`` epochs
+    without improvement stop early.
+
+    Defaults measured on ACDC fold 0 (48 training patients, 2 CPU cores,
+    ``benchmarks/nicm_acdc.py``): 80 epochs with half the patches anywhere
+    in the field of view gave held-out Dice LV / myocardium / RV 0.91 / 0.78
+    / 0.77 on the full ED/ES frames (0.94 / 0.84 / 0.81 on the cropped cine)
+    in 26 min, against 0.88 / 0.76 / 0.68 (0.86 / 0.77 / 0.59) with 25
+    epochs and 3 of 4 patches on the heart, which left false-positive islands
+    in the background of full field-of-view frames.
     """
 
     architecture: str = "unet"
@@ -36,10 +46,10 @@ class CineSegConfig(SystemConfig):
     num_res_units: int = 1
     dropout: float = 0.0
     patch_px: int = 96
-    pos_neg_ratio: float = 3.0
+    pos_neg_ratio: float = 1.0
     scale_range: float = 0.2
-    epochs: int = 25
-    patience: int = 10
+    epochs: int = 80
+    patience: int = 80  # the validation Dice is noisy; the cosine schedule decides when training settles
     batch_size: int = 16
     samples_per_epoch: int = 0  # 0 = one patch per training slice
     lr: float = 2e-3

@@ -65,7 +65,7 @@ class NicmConfig(SystemConfig):
     folds: int = 5
     seed: int = 0
     num_threads: int = 2
-    seg_epochs: int = 25
+    seg_epochs: int = 80  # cine-seg epochs when nicm trains its own (see CineSegConfig)
     accelerator: str = "cpu"
 
     def __post_init__(self) -> None:

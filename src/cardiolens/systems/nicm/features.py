@@ -56,7 +56,7 @@ from cardiolens.io.files import require_file
 from cardiolens.measure.cine import volume_curve
 from cardiolens.measure.ivpg import IVPGResult, compute_ivpg
 
-__all__ = ["SERIES_CHANNELS", "NicmFeatureSpec", "StudyFeatures", "extract_features"]
+__all__ = ["ED_ES_CLASSICAL", "SERIES_CHANNELS", "NicmFeatureSpec", "StudyFeatures", "ed_es_classical_features", "extract_features"]
 
 #: Time series given to the IVPG/volume MLP, each resampled to ``n_phases`` over the cycle from ED.
 SERIES_CHANNELS: Final[tuple[str, ...]] = (
@@ -396,12 +396,10 @@ def _ratio(numerator: float, denominator: float) -> float:
     return float(numerator) / float(denominator) if denominator > 0 else math.nan
 
 
-def _volume_features(
-    cine: CineCMR, counts: dict[str, np.ndarray], ed: int, es: int, notes: list[str]
-) -> dict[str, float]:
-    """EF, volume ratios and peak rates (EDV per cycle) from voxel counts: spacing cancels."""
+def _ed_es_ratios(counts: dict[str, np.ndarray], ed: int, es: int) -> dict[str, float]:
+    """EF and volume ratios from the voxel counts at ED and ES."""
     lv, rv, myo = counts["lv"], counts["rv"], counts["myo"]
-    out = {
+    return {
         "lv_ef": _ratio(lv[ed] - lv[es], lv[ed]),
         "rv_ef": _ratio(rv[ed] - rv[es], rv[ed]),
         "rv_lv_edv_ratio": _ratio(rv[ed], lv[ed]),
@@ -409,6 +407,14 @@ def _volume_features(
         "myo_lv_edv_ratio": _ratio(myo[ed], lv[ed]),
         "myo_lv_esv_ratio": _ratio(myo[es], lv[es]),
     }
+
+
+def _volume_features(
+    cine: CineCMR, counts: dict[str, np.ndarray], ed: int, es: int, notes: list[str]
+) -> dict[str, float]:
+    """EF, volume ratios and peak rates (EDV per cycle) from voxel counts: spacing cancels."""
+    lv, rv = counts["lv"], counts["rv"]
+    out = _ed_es_ratios(counts, ed, es)
     timed = cine.trigger_times_ms is not None and cine.rr_interval_ms is not None
     for name, curve_counts in (("lv", lv), ("rv", rv)):
         keys = [
@@ -507,7 +513,30 @@ def _artefacts(cine: CineCMR) -> dict[str, float]:
     }
 
 
-# --------------------------------------------------------------------------- entry point
+# --------------------------------------------------------------------------- entry points
+
+
+#: The :attr:`StudyFeatures.classical` features that need only the ED and ES masks (no volume curve).
+ED_ES_CLASSICAL: Final[tuple[str, ...]] = (
+    "lv_ef", "rv_ef", "rv_lv_edv_ratio", "rv_lv_esv_ratio", "myo_lv_edv_ratio", "myo_lv_esv_ratio",
+    "lv_max_thickness_rel", "lv_mean_thickness_rel", "lv_thickness_cv", "lv_es_max_thickness_rel",
+    "lv_es_mean_thickness_rel", "lv_thickening_ratio", "lv_sector_thickening_min", "lv_sector_thickening_cv",
+)  # fmt: skip
+
+
+def ed_es_classical_features(cine: CineCMR, ed_masks_zyx: np.ndarray, es_masks_zyx: np.ndarray) -> dict[str, float]:
+    """The :data:`ED_ES_CLASSICAL` features from ED and ES masks alone (e.g. expert masks of the ED/ES frames).
+
+    Same definitions as in :func:`extract_features`; ``cine`` supplies the
+    slice order (metadata) and names the study in errors.
+    """
+    ed, es = np.asarray(ed_masks_zyx), np.asarray(es_masks_zyx)
+    if not (ed == _LV).any():
+        raise MissingDataError(cine.source, "no LV cavity (label 3) in the ED mask")
+    _, diameter_px = _crop_geometry(cine, ed, NicmFeatureSpec(), [])
+    counts = {name: np.array([(ed == label).sum(), (es == label).sum()], float) for name, label in (("lv", _LV), ("rv", _RV), ("myo", _MYO))}
+    out = _ed_es_ratios(counts, 0, 1) | _thickness_features(ed, es, diameter_px)
+    return {key: out[key] for key in ED_ES_CLASSICAL}
 
 
 def extract_features(
