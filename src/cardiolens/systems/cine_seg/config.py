@@ -32,8 +32,8 @@ class CineSegConfig(SystemConfig):
     structures (``val_fraction`` of patients) is kept; ``patience`` epochs
     without improvement stop early.
 
-    Defaults measured on ACDC fold 0 (48 training patients, 2 CPU cores,
-    ``benchmarks/nicm_acdc.py``): 80 epochs with half the patches anywhere
+    Defaults measured on fold 0 of the ACDC split of ``benchmarks/nicm_acdc.py``
+    (48 training patients, 2 CPU cores, ``benchmarks/cine_seg_fold.py``): 80 epochs with half the patches anywhere
     in the field of view gave held-out Dice LV / myocardium / RV 0.91 / 0.78
     / 0.77 on the full ED/ES frames (0.94 / 0.84 / 0.81 on the cropped cine)
     in 26 min, against 0.88 / 0.76 / 0.68 (0.86 / 0.77 / 0.59) with 25
