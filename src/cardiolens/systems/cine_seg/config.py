@@ -24,7 +24,7 @@ class CineSegConfig(SystemConfig):
     percentiles differ only slightly because the bright blood pool is in both.
 
     Training: patches of ``patch_px`` pixels cropped from the ED/ES slices
-    (``pos_neg_ratio`` of them centred on the heart), with random rotation
+    (centred on the heart and anywhere in the ratio ``pos_neg_ratio`` : 1), with random rotation
     (any angle), scaling (+-``scale_range``), flips, gamma and noise, so that
     neither the field of view nor the orientation of the training frames is
     learnt. Loss: Dice + cross-entropy, AdamW with a cosine schedule over
