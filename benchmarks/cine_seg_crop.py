@@ -49,11 +49,13 @@ def full_and_crop_dice(segmenter: Any, cohort: Any, subject_ids: list[str]) -> l
 
 def summarise_dice(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Mean Dice per structure and grid with a 95 % bootstrap CI over patients."""
-    from cardiolens.stats.bootstrap import bootstrap_ci
-    from cardiolens.systems.cine_seg.model import STRUCTURES
+    import pandas as pd
 
-    return {f"dice_{name}_{grid}": bootstrap_ci(np.mean, np.array([r[f"dice_{name}_{grid}"] for r in rows]), n_resamples=2000).to_metric()
-            for grid in ("full", "cine_crop") for name in STRUCTURES}
+    from cardiolens.systems.cine_seg.model import STRUCTURES
+    from cardiolens.systems.evaluation import mean_ci
+
+    table = pd.DataFrame(rows)
+    return {f"dice_{name}_{grid}": mean_ci(table[f"dice_{name}_{grid}"]).to_metric() for grid in ("full", "cine_crop") for name in STRUCTURES}
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 from scipy import ndimage
+from scipy.special import softmax
 
 from cardiolens.systems.cine_seg.config import CineSegConfig
 from cardiolens.systems.masks import largest_component
@@ -109,10 +110,7 @@ class SliceSegmenter:
         for start in range(0, len(padded), self.batch_size):
             batch = padded[start : start + self.batch_size, None]
             outputs.append(self._logits(batch))
-        logits = np.concatenate(outputs)[:, :, :y, :x]
-        logits -= logits.max(axis=1, keepdims=True)
-        e = np.exp(logits)
-        return e / e.sum(axis=1, keepdims=True)
+        return softmax(np.concatenate(outputs)[:, :, :y, :x], axis=1)
 
     def _logits(self, batch: np.ndarray) -> np.ndarray:
         if self.session is not None:
