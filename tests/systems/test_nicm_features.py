@@ -64,6 +64,10 @@ def test_shapes_ranges_and_consistency(nor: tuple[CineCMR, StudyFeatures]) -> No
     lv = f.series[SERIES_CHANNELS.index("lv_volume_rel")]
     assert lv[0] == pytest.approx(1.0) and lv.min() == pytest.approx(1.0 - f.classical["lv_ef"], abs=0.05)
     assert f.series[SERIES_CHANNELS.index("rv_volume_rel"), 0] == pytest.approx(1.0)
+    # RV size relative to the LV EDV over the whole cycle (not to the LV volume of the same frame).
+    rv_to_lv = f.series[SERIES_CHANNELS.index("rv_volume_to_lv_edv")]
+    rv_rel = f.series[SERIES_CHANNELS.index("rv_volume_rel")]
+    np.testing.assert_allclose(rv_to_lv, rv_rel * f.classical["rv_lv_edv_ratio"], rtol=1e-5)
     # The ED channel of the mid slice in `frames` is the ED image of ed_es_image.
     mid_channel = f.crop_box["slices"].index(f.crop_box["mid_slice"])
     np.testing.assert_allclose(f.frames[0, mid_channel], f.ed_es_image[0], atol=1e-6)

@@ -148,3 +148,11 @@ def test_crossval_folds_are_patient_disjoint_and_models_never_see_their_test_pat
     assert table.groupby("variant")["subject_id"].apply(lambda s: s.is_unique and len(s) == 10).all()
     assert "classical_rf" in document["comparisons_vs_fused"]
     assert {"accuracy", "macro_auc", "classical_rf_accuracy", "dice_lv", "dice_myo", "dice_rv"} <= set(document["metrics"])
+    assert all(document["timings_s"][f"fold{k}_cine_seg_train_s"] > 0 for k in range(2))
+    # A resumed run reuses the fold models, re-extracts a stale cache entry and still reports the segmentation time.
+    stale = next((out / "folds" / "0").glob("features_*")) / "SIM0001.npz"
+    stale.write_bytes(b"written by an older version")
+    resumed = json.loads((cross_validate(sim_train_cohort, tmp_path / "cv", config, variants=("classical_rf",), seg_config=seg)
+                          / "metrics.json").read_text())
+    assert resumed["bad_cases"] == document["bad_cases"] and resumed["timings_s"]["fold0_cine_seg_train_s"] == document["timings_s"]["fold0_cine_seg_train_s"]
+    assert StudyFeatures.from_npz(stale).subject_id == "SIM0001"

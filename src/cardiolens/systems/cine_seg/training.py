@@ -8,6 +8,7 @@ subject ids), ``weights.pt`` (best validation epoch), ``model.onnx``
 from __future__ import annotations
 
 import json
+import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -143,6 +144,7 @@ def load_frames(cohort: Cohort, subject_ids: Sequence[str]) -> list[GroundTruthF
 def train(data: str | Path | Cohort, out: str | Path, config: CineSegConfig | None = None, subject_ids: Sequence[str] | None = None) -> Path:
     """Train on the ED/ES masks of ``data`` (optionally only ``subject_ids``) and write the model directory ``out``."""
     config = config or CineSegConfig()
+    start_s = time.perf_counter()
     torch.set_num_threads(max(1, config.num_threads))
     if isinstance(data, Cohort):
         cohort = data
@@ -180,7 +182,8 @@ def train(data: str | Path | Cohort, out: str | Path, config: CineSegConfig | No
         if diff > ONNX_TOLERANCE:
             raise RuntimeError(f"{tmp / ONNX_FILE}: ONNX Runtime differs from eager by {diff:.2e}")
         (tmp / SPLIT_FILE).write_text(json.dumps({"train": train_ids, "val": val_ids, "best_epoch": result.best_epoch,
-                                                  "best_val_dice": result.best_value, "epochs_run": result.epochs_run}, indent=1), encoding="utf-8")
+                                                  "best_val_dice": result.best_value, "epochs_run": result.epochs_run,
+                                                  "train_s": round(time.perf_counter() - start_s, 1)}, indent=1), encoding="utf-8")
         card.notes.append(f"best epoch {result.best_epoch} of {result.epochs_run} (validation mean Dice {result.best_value:.3f}); "
                           f"ONNX vs eager max |probability diff| {diff:.1e}")
     return Path(out)

@@ -61,13 +61,13 @@ __all__ = ["ED_ES_CLASSICAL", "SERIES_CHANNELS", "NicmFeatureSpec", "StudyFeatur
 #: Time series given to the IVPG/volume MLP, each resampled to ``n_phases`` over the cycle from ED.
 SERIES_CHANNELS: Final[tuple[str, ...]] = (
     "ivpg_total", "ivpg_apical", "ivpg_mid", "ivpg_basal",
-    "lv_volume_rel", "rv_volume_rel", "myo_to_lv_cavity",
+    "lv_volume_rel", "rv_volume_rel", "rv_volume_to_lv_edv", "myo_to_lv_cavity",
 )  # fmt: skip
 
 _RV, _MYO, _LV = CINE_LABELS["rv_cavity"], CINE_LABELS["lv_myocardium"], CINE_LABELS["lv_cavity"]
 _FOUR_NEIGHBOURS = ndimage.generate_binary_structure(2, 1)
 _N_SECTORS: Final[int] = 6  # angular sectors for regional thickening (about AHA-segment size)
-_NPZ_VERSION: Final[int] = 1
+_NPZ_VERSION: Final[int] = 2
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,7 @@ class StudyFeatures:
         ed_es_image: float32 (3, crop_px, crop_px): ED mid slice, ES mid slice, ES − ED.
         series: float32 (len(SERIES_CHANNELS), n_phases), see :data:`SERIES_CHANNELS`;
             IVPG in length-normalised mmHg, volumes relative to their EDV,
-            myocardium / LV cavity voxel ratio.
+            RV volume relative to the LV EDV, myocardium / LV cavity voxel ratio.
         cycle_pct: (n_phases,) time of each series sample, % of the cycle from ED.
         classical: spacing-invariant ratios (EF as a fraction, volume ratios,
             relative wall thickness, peak rates in EDV per cycle).
@@ -487,6 +487,7 @@ def _series(
     per_frame = [
         lv / lv[ed],
         rv / rv[ed] if rv[ed] > 0 else np.zeros_like(rv),
+        rv / lv[ed],  # RV size relative to the LV: RV dilation, which the two curves above normalise away
         np.where(lv > 0, myo / np.maximum(lv, 1.0), 0.0),
     ]
     ivpg_curves = [result.total_mmhg, result.apical_mmhg, result.mid_mmhg, result.basal_mmhg]

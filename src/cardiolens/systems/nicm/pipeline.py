@@ -44,7 +44,10 @@ def cohort_features(
     cache_dir: Path | None = None,
     radiomics: bool = True,
 ) -> tuple[dict[str, StudyFeatures], list[dict[str, str]]]:
-    """Features of each subject (cached as ``cache_dir/<id>.npz`` for one segmentation model); bad cases listed, not raised."""
+    """Features of each subject (cached as ``cache_dir/<id>.npz`` for one segmentation model); bad cases listed, not raised.
+
+    A cache entry that cannot be read, or was written by another feature version, is extracted again and replaced.
+    """
     spec = feature_spec(config)
     features: dict[str, StudyFeatures] = {}
     bad: list[dict[str, str]] = []
@@ -52,8 +55,11 @@ def cohort_features(
         cached = cache_dir / f"{sid}.npz" if cache_dir is not None else None
         try:
             if cached is not None and cached.is_file():
-                features[sid] = StudyFeatures.from_npz(cached)
-                continue
+                try:
+                    features[sid] = StudyFeatures.from_npz(cached)
+                    continue
+                except DataError:  # a stale (other feature version) or damaged cache entry: extract again
+                    pass
             cine = study_cine(cohort, sid)
             features[sid] = extract_features(cine, segmenter.segment_cine(cine.image), spec, radiomics=radiomics)
             if cached is not None:
