@@ -74,7 +74,7 @@ def cross_validate(
         seg_dir = fold_dir / "seg"
         if not (seg_dir / "model.json").is_file():
             train_cine_seg(cohort, seg_dir, seg_config, subject_ids=list(fold.train))
-        # Read from the model directory so that a resumed run still reports when the fold model was trained.
+        # From the model directory, so a resumed run still reports how long the fold model took (None if it predates train_s).
         timings[f"fold{k}_cine_seg_train_s"] = json.loads((seg_dir / SEG_SPLIT_FILE).read_text()).get("train_s")
         segmenter = load_segmenter(seg_dir)
         for sid in fold.test:
