@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from PIL import Image
 
 from cardiolens.errors import UsageError
@@ -59,6 +60,20 @@ def test_every_variant_fits_predicts_and_round_trips(variant: str, tmp_path: Pat
     fitted.save(tmp_path)
     loaded = FittedNicm.load(tmp_path, config, CLASSES, len(SERIES_CHANNELS), 3)
     np.testing.assert_allclose(loaded.predict_proba([features[s] for s in ids[12:]]), proba, atol=1e-5)
+
+
+def test_a_deep_fit_depends_on_its_seed_not_on_what_ran_before() -> None:
+    features, labels = _features(16)
+    ids = sorted(features)
+
+    def fit_and_predict(seed: int) -> np.ndarray:
+        fitted = fit_variant(features, labels, ids[:12], NicmConfig(variant="fused", seed=seed, **TINY), CLASSES)
+        return fitted.predict_proba([features[s] for s in ids[12:]])
+
+    first = fit_and_predict(0)
+    torch.rand(1000)  # other work in the same process moves the global random state
+    np.testing.assert_array_equal(fit_and_predict(0), first)
+    assert not np.array_equal(fit_and_predict(1), first)
 
 
 def test_classical_route_learns_a_separable_feature() -> None:

@@ -155,6 +155,7 @@ def train(data: str | Path | Cohort, out: str | Path, config: CineSegConfig | No
         raise UsageError(f"{cohort.root}: cine-seg needs at least 2 subjects with ED/ES masks, found {len(records)}")
     train_ids, val_ids, _ = validation_split(records, config.val_fraction, config.seed)
     train_frames, val_frames = load_frames(cohort, train_ids), load_frames(cohort, val_ids)
+    torch.manual_seed(config.seed)  # the initial weights (fit_keep_best seeds only the training that follows)
     network = build_unet(config)
     loader = DataLoader(SlicePatches(train_frames, config), batch_size=config.batch_size, shuffle=True,
                         generator=torch.Generator().manual_seed(config.seed), drop_last=len(train_frames) > 1)

@@ -225,6 +225,7 @@ def train(data: str | Path | Cohort, out: str | Path, config: LGEConfig | None =
     val_stacks = _readable_stacks(cohort, val_ids, config, skipped)
     if not train_stacks or not val_stacks:
         raise UsageError(f"{cohort.root}: too few readable labelled subjects to train lge ({'; '.join(skipped[:3])})")
+    torch.manual_seed(config.seed)  # the initial weights (fit_keep_best seeds only the training that follows)
     network = build_network(config)
     started = time.perf_counter()
     loader = DataLoader(AugmentedStacks(train_stacks, config), batch_size=config.effective_batch_size, shuffle=True,

@@ -182,6 +182,7 @@ def fit_variant(features: dict[str, StudyFeatures], labels: dict[str, str], trai
     counts = np.bincount([y_all[s] for s in fit_ids], minlength=len(names)).astype(float)
     weights = torch.tensor(np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / len(names), 0.0), dtype=torch.float32)
     sample = features[fit_ids[0]]
+    torch.manual_seed(config.seed)  # the initial weights (fit_keep_best seeds only the training that follows)
     network = build_network(config, len(names), sample.series.shape[0], sample.frames.shape[1])
     # drop_last: a one-subject batch would break batch normalisation in the image networks.
     loader = DataLoader(dataset(fit_ids), batch_size=config.batch_size, shuffle=True, drop_last=len(fit_ids) > config.batch_size,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -55,11 +56,9 @@ def cohort_features(
         cached = cache_dir / f"{sid}.npz" if cache_dir is not None else None
         try:
             if cached is not None and cached.is_file():
-                try:
+                with contextlib.suppress(DataError):  # a stale (other feature version) or damaged entry is extracted again
                     features[sid] = StudyFeatures.from_npz(cached)
                     continue
-                except DataError:  # a stale (other feature version) or damaged cache entry: extract again
-                    pass
             cine = study_cine(cohort, sid)
             features[sid] = extract_features(cine, segmenter.segment_cine(cine.image), spec, radiomics=radiomics)
             if cached is not None:
