@@ -9,10 +9,13 @@ frames and on the cine's ED/ES frames with the masks mapped onto the cine grid.
 
 Usage::
 
-    python benchmarks/cine_seg_crop.py [ACDC_ROOT] [--work DIR] [--out DIR]
+    python benchmarks/cine_seg_crop.py [ACDC_ROOT] [--work DIR] [--tta-transforms N] [--out DIR]
 
 Needs the fold models in ``--work`` (run ``benchmarks/nicm_acdc.py`` first).
-Writes ``cine_seg_crop.json`` to ``--out`` (default ``benchmarks/results``).
+``--tta-transforms`` scores the same models with test-time augmentation
+(2, 4 or 8 in-plane symmetries; see ``CineSegConfig``). Writes
+``cine_seg_crop.json`` (``cine_seg_crop_ttaN.json`` with N > 1) to ``--out``
+(default ``benchmarks/results``).
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("acdc", nargs="?", type=Path, default=shared_dataset("acdc"))
     parser.add_argument("--work", type=Path, default=REPO / "benchmarks" / "work" / "nicm_acdc")
+    parser.add_argument("--tta-transforms", type=int, default=1)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     args = parser.parse_args()
 
@@ -72,12 +76,15 @@ def main() -> None:
     folds = json.loads((args.work / "cv" / "metrics.json").read_text())["folds"]
     rows = []
     for k, fold in enumerate(folds):
-        rows += full_and_crop_dice(load_segmenter(args.work / "cv" / "folds" / str(k) / "seg"), cohort, fold["test"])
+        segmenter = load_segmenter(args.work / "cv" / "folds" / str(k) / "seg", tta_transforms=args.tta_transforms)
+        rows += full_and_crop_dice(segmenter, cohort, fold["test"])
     summary = summarise_dice(rows)
-    result = {"benchmark": "cine_seg_crop", "n_patients": len(rows), "metrics": summary, "per_patient": rows,
+    result = {"benchmark": "cine_seg_crop", "work": str(args.work), "tta_transforms": args.tta_transforms, "n_patients": len(rows),
+              "metrics": summary, "per_patient": rows,
               "note": "held-out patients of each fold; Dice averaged over ED and ES; 95% CI by bootstrap over patients"}
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "cine_seg_crop.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
+    name = "cine_seg_crop.json" if args.tta_transforms == 1 else f"cine_seg_crop_tta{args.tta_transforms}.json"
+    (args.out / name).write_text(json.dumps(result, indent=1), encoding="utf-8")
     for key, value in summary.items():
         print(f"{key}: {value['value']:.3f} ({value['ci'][0]:.3f}-{value['ci'][1]:.3f})")
 

@@ -110,7 +110,7 @@ def main() -> None:
                      for v, e in document["variants"].items()},
         "comparisons_vs_fused": document["comparisons_vs_fused"],
         "cine_seg_held_out": {k: v for k, v in document["metrics"].items() if k.startswith(("dice_", "hd95_", "lv_ef", "rv_ef", "lv_mass", "lv_edv"))},
-        "timings_s": {k: round(v, 1) for k, v in document["timings_s"].items()},
+        "timings_s": {k: None if v is None else round(v, 1) for k, v in document["timings_s"].items()},
         "bad_cases": document["bad_cases"],
     }
     result["predict"] = predict_timing(args.acdc, cv_dir, args.epochs, args.threads)

@@ -9,7 +9,8 @@ model) and refits the deep variants in the same 5 patient-level folds:
 
 Small cohorts make one training run noisy, so each setting is fitted with
 several seeds (``--seeds``) and the out-of-fold accuracy and macro AUC are
-reported per seed and as the mean over seeds.
+reported per seed, as the mean over seeds, and for the seed ensemble (the
+class probabilities averaged over the seeds' models, one prediction per patient).
 
 Usage::
 
@@ -72,10 +73,12 @@ def main() -> None:
     settings = {"all": list(range(len(SERIES_CHANNELS))),
                 "without": [i for i, c in enumerate(SERIES_CHANNELS) if c not in args.drop]}
     runs: list[dict[str, Any]] = []
+    ensembles: dict[str, Any] = {}
     start = time.perf_counter()
     for setting, keep in settings.items():
         fold_features = [load_fold_features(args.cv, k, keep) for k in fold_ids]
         for variant in args.variants:
+            seed_probabilities = []
             for seed in args.seeds:
                 config = NicmConfig(variant=variant, seed=seed, num_threads=args.threads)
                 ids, probabilities = [], []
@@ -85,17 +88,22 @@ def main() -> None:
                     fitted = fit_variant(features, labels, train_ids, config, names)
                     probabilities.append(fitted.predict_proba([features[s] for s in test_ids]))
                     ids += test_ids
-                result = classification_metrics([labels[s] for s in ids], np.concatenate(probabilities), names)
+                seed_probabilities.append(np.concatenate(probabilities))
+                result = classification_metrics([labels[s] for s in ids], seed_probabilities[-1], names)
                 runs.append({"setting": setting, "variant": variant, "seed": seed, "n_patients": len(ids),
                              **{key: result[key].to_metric() for key in ("accuracy", "macro_auc")}})
                 print(setting, variant, seed, format_metric(runs[-1]["accuracy"]), format_metric(runs[-1]["macro_auc"]), flush=True)
+            result = classification_metrics([labels[s] for s in ids], np.mean(seed_probabilities, axis=0), names)
+            ensembles[f"{setting}/{variant}"] = {key: result[key].to_metric() for key in ("accuracy", "macro_auc")}
+            print(setting, variant, "seed ensemble", *(format_metric(m) for m in ensembles[f"{setting}/{variant}"].values()), flush=True)
     summary = {f"{setting}/{variant}": {f"mean_{key}": round(float(np.mean([r[key]["value"] for r in runs
                                                                               if r["setting"] == setting and r["variant"] == variant])), 3)
                                         for key in ("accuracy", "macro_auc")}
                for setting in settings for variant in args.variants}
     document = {"benchmark": "nicm_series_ablation", "data": str(args.acdc), "cv": str(args.cv), "folds": fold_ids, "dropped": args.drop,
                 "seeds": args.seeds, "threads": args.threads, "machine": {"platform": platform.platform()},
-                "elapsed_s": round(time.perf_counter() - start, 1), "summary_mean_over_seeds": summary, "runs": runs,
+                "elapsed_s": round(time.perf_counter() - start, 1), "summary_mean_over_seeds": summary,
+                "seed_ensemble": ensembles, "runs": runs,
                 "command": " ".join(["python benchmarks/nicm_series_ablation.py", "--cv", str(args.cv), "--drop", *args.drop,
                                      "--variants", *args.variants, "--seeds", *map(str, args.seeds), "--folds", *map(str, fold_ids)])}
     args.out.mkdir(parents=True, exist_ok=True)

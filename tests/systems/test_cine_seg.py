@@ -159,3 +159,25 @@ def test_both_architectures_segment_any_padded_size() -> None:
     assert CineSegConfig(architecture="segresnet").size_multiple == 8 and CineSegConfig().size_multiple == 16
     with pytest.raises(UsageError, match="architecture"):
         CineSegConfig(architecture="transunet")
+
+
+def test_test_time_augmentation_makes_the_slice_probabilities_follow_the_image(tiny_seg_model: Path) -> None:
+    slices = np.random.default_rng(1).random((3, 32, 48)).astype(np.float32)  # rectangular: turned views swap y and x
+
+    def follows(tta: int, change) -> bool:
+        segmenter = load_segmenter(tiny_seg_model, "onnx", tta_transforms=tta)
+        plain = segmenter.probabilities(slices)
+        assert plain.shape == (3, 4, 32, 48) and np.allclose(plain.sum(axis=1), 1.0, atol=1e-5)
+        return np.allclose(segmenter.probabilities(np.ascontiguousarray(change(slices))), change(plain), atol=1e-4)
+
+    def turn(a):
+        return np.rot90(a, 1, axes=(-2, -1))
+
+    def flip(a):
+        return a[..., ::-1]
+
+    assert not follows(1, flip) and not follows(1, turn)  # the tiny trained network is not symmetric by itself
+    assert follows(2, flip) and not follows(2, turn)
+    assert follows(8, turn) and follows(8, flip)
+    with pytest.raises(UsageError, match="tta_transforms"):
+        CineSegConfig(tta_transforms=3)

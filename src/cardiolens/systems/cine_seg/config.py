@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from cardiolens.errors import UsageError
 from cardiolens.systems.config import SystemConfig
+from cardiolens.systems.test_time_augmentation import check_tta_transforms
 
 
 @dataclass
@@ -39,6 +40,12 @@ class CineSegConfig(SystemConfig):
     in 26 min, against 0.88 / 0.76 / 0.68 (0.86 / 0.77 / 0.59) with 25
     epochs and 3 of 4 patches on the heart, which left false-positive islands
     in the background of full field-of-view frames.
+
+    Inference: ``tta_transforms`` in-plane symmetries of each slice are
+    applied, undone on the class probabilities and averaged (1 = none, 2 =
+    left-right flip, 4 = the 90-degree turns, 8 = both; see
+    :mod:`cardiolens.systems.test_time_augmentation`); it costs that many
+    forward passes and needs no retraining.
     """
 
     architecture: str = "unet"
@@ -58,6 +65,7 @@ class CineSegConfig(SystemConfig):
     intensity_percentiles: tuple[float, float] = (0.5, 99.5)
     augment: bool = True
     keep_largest_component: bool = True
+    tta_transforms: int = 1
     seed: int = 0
     num_threads: int = 2
     accelerator: str = "cpu"
@@ -66,6 +74,7 @@ class CineSegConfig(SystemConfig):
         if self.architecture not in ("unet", "segresnet"):
             raise UsageError(f"cine-seg architecture must be 'unet' or 'segresnet', got {self.architecture!r}")
         self.channels = tuple(int(c) for c in self.channels)
+        self.tta_transforms = check_tta_transforms(self.tta_transforms)
         low, high = (float(p) for p in self.intensity_percentiles)
         self.intensity_percentiles = (low, high)
 

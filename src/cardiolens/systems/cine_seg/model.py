@@ -6,15 +6,16 @@ ACDC scheme, :data:`cardiolens.data.labels.CINE_LABELS`).
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy import ndimage
-from scipy.special import softmax
 
 from cardiolens.systems.cine_seg.config import CineSegConfig
 from cardiolens.systems.masks import largest_component
+from cardiolens.systems.test_time_augmentation import averaged_softmax
 
 N_CLASSES = 4
 STRUCTURES = {"rv": 1, "myo": 2, "lv": 3}
@@ -106,11 +107,11 @@ class SliceSegmenter:
         """Class probabilities (n, 4, y, x) of raw slices (normalised and padded here)."""
         normalised = normalise_slices(slices_nyx, self.config.intensity_percentiles)
         padded, (y, x) = pad_to_multiple(normalised, self.config.size_multiple)
-        outputs = []
-        for start in range(0, len(padded), self.batch_size):
-            batch = padded[start : start + self.batch_size, None]
-            outputs.append(self._logits(batch))
-        return softmax(np.concatenate(outputs)[:, :, :y, :x], axis=1)
+        return averaged_softmax(self._batched_logits, padded[:, None], self.config.tta_transforms)[:, :, :y, :x]
+
+    def _batched_logits(self, slices: np.ndarray) -> np.ndarray:
+        """Logits (n, 4, y, x) of (n, 1, y, x) slices, ``batch_size`` slices per forward pass."""
+        return np.concatenate([self._logits(slices[start : start + self.batch_size]) for start in range(0, len(slices), self.batch_size)])
 
     def _logits(self, batch: np.ndarray) -> np.ndarray:
         if self.session is not None:
@@ -151,8 +152,11 @@ def export_onnx(network: Any, config: CineSegConfig, path: Path) -> None:
         )
 
 
-def load_segmenter(model_dir: str | Path, backend: str = "onnx") -> SliceSegmenter:
-    """The segmenter of a ``cine-seg`` model directory; ``backend`` "onnx" (default, faster on CPU) or "torch"."""
+def load_segmenter(model_dir: str | Path, backend: str = "onnx", tta_transforms: int | None = None) -> SliceSegmenter:
+    """The segmenter of a ``cine-seg`` model directory; ``backend`` "onnx" (default, faster on CPU) or "torch".
+
+    ``tta_transforms`` overrides the test-time augmentation stored with the model.
+    """
     import torch
 
     from cardiolens.errors import MissingDataError, UsageError
@@ -161,6 +165,8 @@ def load_segmenter(model_dir: str | Path, backend: str = "onnx") -> SliceSegment
     card = read_card(model_dir)
     require_system(card, "cine-seg", model_dir)
     config = CineSegConfig.from_dict(card.config)
+    if tta_transforms is not None:
+        config = dataclasses.replace(config, tta_transforms=tta_transforms)
     directory = Path(model_dir)
     if backend == "onnx":
         if not (directory / "model.onnx").is_file():

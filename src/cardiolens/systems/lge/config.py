@@ -6,18 +6,12 @@ from dataclasses import dataclass
 
 from cardiolens.errors import UsageError
 from cardiolens.systems.config import SystemConfig
+from cardiolens.systems.test_time_augmentation import check_tta_transforms
 
 #: ``variant`` values: the two networks and the two classic threshold routes.
 NETWORK_VARIANTS: tuple[str, ...] = ("unet3d", "unet2d")
 THRESHOLD_VARIANTS: tuple[str, ...] = ("nsd", "fwhm")
 VARIANTS: tuple[str, ...] = NETWORK_VARIANTS + THRESHOLD_VARIANTS
-#: Test-time augmentation sets (``tta_transforms``): (90-degree turns, left-right flip) pairs.
-TTA_TRANSFORMS: dict[int, tuple[tuple[int, bool], ...]] = {
-    1: ((0, False),),
-    2: ((0, False), (0, True)),
-    4: tuple((turns, False) for turns in range(4)),
-    8: tuple((turns, flip) for flip in (False, True) for turns in range(4)),
-}
 #: Settings that only change inference: a fold network trained with other values is reused.
 INFERENCE_ONLY_SETTINGS: tuple[str, ...] = ("tta_transforms",)
 
@@ -132,9 +126,7 @@ class LGEConfig(SystemConfig):
                 raise UsageError(f"lge compare entries are {', '.join(VARIANTS)} or nsd:manual / fwhm:manual, got {entry!r}")
         if self.folds < 1:
             raise UsageError(f"folds must be >= 1 (1 = one hold-out split), got {self.folds}")
-        self.tta_transforms = int(self.tta_transforms)
-        if self.tta_transforms not in TTA_TRANSFORMS:
-            raise UsageError(f"tta_transforms must be one of {sorted(TTA_TRANSFORMS)}, got {self.tta_transforms}")
+        self.tta_transforms = check_tta_transforms(self.tta_transforms)
         if self.patch_px < 0 or self.patch_px % self.size_multiple:
             raise UsageError(f"patch_px must be 0 or a multiple of {self.size_multiple}, got {self.patch_px}")
         low, high = (float(p) for p in self.intensity_percentiles)

@@ -12,12 +12,12 @@ from typing import Any
 
 import numpy as np
 from scipy import ndimage
-from scipy.special import softmax
 
 from cardiolens.data.labels import LGE_LABELS
-from cardiolens.systems.lge.config import TTA_TRANSFORMS, LGEConfig
+from cardiolens.systems.lge.config import LGEConfig
 from cardiolens.systems.lge.data import network_input, uncrop
 from cardiolens.systems.masks import largest_component
+from cardiolens.systems.test_time_augmentation import averaged_softmax
 
 N_CLASSES = 5
 MYOCARDIUM_LABELS: tuple[int, ...] = (LGE_LABELS["normal_myocardium"], LGE_LABELS["infarct"], LGE_LABELS["mvo"])
@@ -67,7 +67,6 @@ class StackSegmenter:
 
     def __init__(self, network: Any, config: LGEConfig, *, onnx_path: str | Path | None = None) -> None:
         self.config = config
-        self.transforms = TTA_TRANSFORMS[config.tta_transforms]
         self.network = network.eval() if network is not None else None
         self.session = None
         if onnx_path is not None:
@@ -82,21 +81,12 @@ class StackSegmenter:
         image = np.asarray(image_zyx, dtype=np.float32)
         x = network_input(image, self.config.inplane_px, self.config.intensity_percentiles)
         if self.config.variant == "unet3d":
-            probabilities = self._averaged_probabilities(x[None, None])[0]  # (5, z, s, s)
-        else:
-            probabilities = self._averaged_probabilities(x[:, None]).transpose(1, 0, 2, 3)  # slices as the batch
+            probabilities = averaged_softmax(self._logits, x[None, None], self.config.tta_transforms)[0]  # (5, z, s, s)
+        else:  # slices as the batch
+            probabilities = averaged_softmax(self._logits, x[:, None], self.config.tta_transforms).transpose(1, 0, 2, 3)
         full = uncrop(probabilities, image.shape[-2:], fill=0.0)
         full[0] = uncrop(probabilities[0], image.shape[-2:], fill=1.0)
         return full
-
-    def _averaged_probabilities(self, batch: np.ndarray) -> np.ndarray:
-        """Softmax of the network over the class axis 1, averaged over the test-time transforms of the square crop."""
-        undone = []
-        for turns, flip in self.transforms:
-            view = np.rot90(batch, turns, axes=(-2, -1))
-            probabilities = softmax(self._logits(np.ascontiguousarray(view[..., ::-1] if flip else view)), axis=1)
-            undone.append(np.rot90(probabilities[..., ::-1] if flip else probabilities, -turns, axes=(-2, -1)))
-        return np.mean(undone, axis=0)
 
     def _logits(self, batch: np.ndarray) -> np.ndarray:
         if self.session is not None:
