@@ -38,12 +38,11 @@ def averaged_softmax(logits: Callable[[np.ndarray], np.ndarray], batch: np.ndarr
     Each view's probabilities are turned back before averaging, so the result
     is on the grid of ``batch`` (spatial axes last).
     """
-    transforms = TTA_TRANSFORMS[tta_transforms]
-    total: np.ndarray | None = None
-    for turns, flip in transforms:
+
+    def undone(turns: int, flip: bool) -> np.ndarray:
         view = np.rot90(batch, turns, axes=(-2, -1))
         probabilities = softmax(logits(np.ascontiguousarray(view[..., ::-1] if flip else view)), axis=1)
-        undone = np.rot90(probabilities[..., ::-1] if flip else probabilities, -turns, axes=(-2, -1))
-        total = undone.copy() if total is None else total + undone
-    assert total is not None
-    return total / len(transforms)
+        return np.rot90(probabilities[..., ::-1] if flip else probabilities, -turns, axes=(-2, -1))
+
+    transforms = TTA_TRANSFORMS[tta_transforms]
+    return sum(undone(turns, flip) for turns, flip in transforms) / len(transforms)  # a running sum: one view in memory at a time
